@@ -1,0 +1,107 @@
+"""The application factory: configuration, services, blueprints, error handlers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from service import sandbox, storage
+from service.config import ConfigError, Settings, load_settings
+from service.gateway import AspsmsClient
+from service.verification.idempotency import IdempotencyStore
+from service.verification.phones import PhonePolicy
+from service.verification.service import Policy, VerificationService
+from service.verification.store import VerificationStore
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class Services:
+    """Everything the views use, built once per process."""
+
+    settings: Settings
+    redis: Any
+    store: VerificationStore
+    idempotency: IdempotencyStore
+    gateway: AspsmsClient
+    verifications: VerificationService
+    simulator: Any = None
+    startup_notes: list[str] = field(default_factory=list)
+
+
+def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    environ = dict(os.environ)
+    environ.update(config or {})
+    try:
+        return load_settings(environ)
+    except ConfigError as e:
+        log.critical("configuration error: %s", e)
+        raise
+
+
+def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
+    simulator = None
+    url, userkey, password = settings.aspsms_url, settings.aspsms_userkey, settings.aspsms_password
+    if settings.sandbox:
+        simulator, userkey, password = sandbox.start_simulator()
+        url = simulator.url
+    client = AspsmsClient(url, userkey, password, timeout=settings.aspsms_timeout,
+                          affiliate_id=settings.aspsms_affiliate_id)
+    return client, simulator
+
+
+def build_services(settings: Settings) -> Services:
+    redis = (storage.connect(settings.redis_url, settings.redis_timeout)
+             if settings.redis_url else storage.embedded())
+    store = VerificationStore(redis, settings.secret)
+    gateway, simulator = _gateway(settings)
+    policy = Policy(
+        code_mask=settings.code_mask, validity_minutes=settings.validity_minutes,
+        max_attempts=settings.max_attempts, resend_cooldown=settings.resend_cooldown,
+        max_sends=settings.max_sends, max_failures_per_phone=settings.max_failures_per_phone,
+        originator=settings.aspsms_originator, sms_enabled=settings.sms_enabled,
+        message_template=settings.message_template, test_numbers=dict(settings.test_numbers))
+    phones = PhonePolicy(settings.default_region, settings.allowed_countries,
+                         settings.allow_voip)
+    verifications = VerificationService(store=store, gateway=gateway, policy=policy,
+                                        phones=phones,
+                                        claim_hold_seconds=settings.aspsms_timeout * 3 + 5)
+    return Services(settings=settings, redis=redis, store=store,
+                    idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
+                    verifications=verifications, simulator=simulator)
+
+
+def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+    settings = _settings(config)
+    app = Flask("service")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+
+    # services
+    services = build_services(settings)
+    app.extensions["otp"] = services
+
+    # blueprints
+    from service.http import ops, otp
+
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(otp.bp)
+    if settings.sandbox:
+        from service.http import sandbox_views
+
+        app.register_blueprint(sandbox_views.bp)
+        sandbox.announce(settings)
+
+    # errors
+    from service.http import problems
+
+    problems.init_app(app)
+    return app

@@ -1,0 +1,46 @@
+"""The one error shape: every refusal is a ServiceError rendered as RFC 9457 problem+json.
+
+Kept free of Flask so that the domain can raise these; the HTTP layer renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://aspsms-verify.dev/problems/"
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None,
+                 **extensions: Any):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def to_problem(self) -> dict[str, Any]:
+        return {
+            "type": PROBLEM_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extensions,
+        }
+
+
+class RateLimited(ServiceError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: float, reason: str):
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(detail, headers={"Retry-After": str(seconds)}, reason=reason,
+                         retry_after=seconds)
+
+
+class StoreUnavailable(ServiceError):
+    status, code, title = 503, "store_unavailable", "State store unavailable"

@@ -1,0 +1,69 @@
+"""Bearer keys for clients and admins, compared in constant time."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+
+from flask import current_app, g, request
+
+from service.errors import ServiceError
+
+
+class Unauthorized(ServiceError):
+    status, code, title = 401, "unauthorized", "Missing or unknown API key"
+
+    def __init__(self, detail: str):
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="aspsms-verify"'})
+
+
+class Forbidden(ServiceError):
+    status, code, title = 403, "forbidden", "This key may not use this endpoint"
+
+
+def _match(presented: str, keys: dict[str, str]) -> str | None:
+    """The key's name; every key is compared so timing does not tell which one matched."""
+    found = None
+    for name, key in keys.items():
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            found = name
+    return found
+
+
+def _presented_key() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <key>'.")
+    return token.strip()
+
+
+def _require(role: str) -> str:
+    settings = current_app.extensions["otp"].settings
+    key = _presented_key()
+    own, other = ((settings.api_keys, settings.admin_keys) if role == "client"
+                  else (settings.admin_keys, settings.api_keys))
+    name = _match(key, own)
+    if name is not None:
+        return name
+    if _match(key, other) is not None:
+        raise Forbidden(f"This endpoint needs an {'admin' if role == 'admin' else 'client'} key.")
+    raise Unauthorized("The API key is not known.")
+
+
+def client_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.client = _require("client")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.admin = _require("admin")
+        return view(*args, **kwargs)
+
+    wrapper.admin_only = True
+    return wrapper

@@ -1,0 +1,59 @@
+"""The one error handler: every error leaves as application/problem+json (RFC 9457).
+
+HTTP errors are built from ``e.get_response()`` so that headers such as ``Allow``,
+``Retry-After`` and ``WWW-Authenticate`` survive.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from service.errors import PROBLEM_BASE, ServiceError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "malformed_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+    429: "rate_limited", 500: "internal_error", 503: "unavailable",
+}
+
+
+def problem_response(problem: dict, headers=None) -> Response:
+    response = Response(json.dumps(problem), status=problem["status"],
+                        mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _service_error(e: ServiceError) -> Response:
+    return problem_response(e.to_problem(), e.headers)
+
+
+def _http_error(e: HTTPException) -> Response:
+    status = e.code or 500
+    code = getattr(e, "problem_code", None) or HTTP_CODES.get(status, "error")
+    problem = {"type": PROBLEM_BASE + code, "title": e.name, "status": status,
+               "detail": e.description if status < 500 else "The request could not be served.",
+               "code": code}
+    problem.update(getattr(e, "problem_extensions", {}))
+    response = e.get_response()
+    response.data = json.dumps(problem)
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _unexpected(e: Exception) -> Response:
+    log.exception("unhandled error")
+    return _http_error(InternalServerError())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,98 @@
+"""Request schemas: unknown fields, wrong types and oversized values are refused (422)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from service.errors import ServiceError
+from service.verification.messages import LOCALE_PATTERN
+
+
+class MalformedJson(ServiceError):
+    status, code, title = 400, "malformed_json", "Malformed JSON"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class ValidationFailed(ServiceError):
+    status, code, title = 422, "validation_failed", "Request validation failed"
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true/false: "yes" or 1 is a type error, not a guess."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictInteger(fields.Integer):
+    """Only JSON integers: true, 5.0 or "5" is a type error."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StartSchema(StrictSchema):
+    phone = fields.String(required=True, validate=validate.Length(1, 32))
+    locale = fields.String(validate=[validate.Length(2, 35), validate.Regexp(LOCALE_PATTERN)])
+    code_mask = fields.String(validate=validate.Length(1, 16))
+    validity_minutes = StrictInteger(validate=validate.Range(1, 1440))
+    case_sensitive = StrictBoolean()
+    reference = fields.String(validate=validate.Length(max=128))
+
+
+class CheckSchema(StrictSchema):
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    id = fields.String(validate=validate.Length(1, 64))
+    phone = fields.String(validate=validate.Length(1, 32))
+
+    @validates_schema
+    def one_target(self, data, **kwargs):
+        if ("id" in data) == ("phone" in data):
+            raise ValidationError("Give either id or phone.", "_schema")
+
+
+class UnlockSchema(StrictSchema):
+    unlock_code = fields.String(required=True, validate=[validate.Length(1, 32),
+                                                         validate.Regexp(r"^[0-9A-Za-z]+$")])
+
+
+START = StartSchema()
+CHECK = CheckSchema()
+UNLOCK = UnlockSchema()
+EMPTY = StrictSchema()
+
+
+def load_json(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
+    """The request body validated by ``schema``, or the problem that says why not."""
+    raw = request.get_data(cache=True)
+    if optional and not raw:
+        return {}
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise MalformedJson("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.",
+                               errors={"_schema": ["The body must be a JSON object."]})
+    try:
+        return schema.load(data)
+    except ValidationError as e:
+        raise ValidationFailed("Some fields are missing or invalid.", errors=e.messages) from None

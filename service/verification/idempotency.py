@@ -1,0 +1,78 @@
+"""Idempotency keys: a retried or duplicated request replays the first answer.
+
+A record is claimed with SET NX before any work, so two concurrent requests with one key
+can never both send; the second waits briefly for the first answer. Records keep only the
+outcome (status, verification id, validity, or the problem) — never a phone number — and
+replays render the verification as it is now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from service.verification.errors import IdempotencyInProgress, IdempotencyKeyReused
+from service.verification.store import store_call
+
+TTL_SECONDS = 24 * 3600
+CLAIM_SECONDS = 60  # a claim whose owner died frees itself after this
+
+
+@dataclass(frozen=True)
+class Recorded:
+    status: int
+    outcome: dict[str, Any]
+
+
+class IdempotencyStore:
+    def __init__(self, client, secret: bytes, wait_seconds: float = 5.0):
+        self.redis = client
+        self._secret = secret
+        self.wait_seconds = wait_seconds
+
+    def _key(self, client: str, key: str) -> str:
+        digest = hashlib.sha256(f"{client}\0{key}".encode()).hexdigest()[:40]
+        return f"otp:idem:{digest}"
+
+    def fingerprint(self, route: str, body: Any) -> str:
+        canonical = json.dumps([route, body], sort_keys=True, separators=(",", ":"))
+        return hmac.new(self._secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+    @store_call
+    def claim(self, client: str, key: str, fingerprint: str) -> Recorded | None:
+        """None when this request owns the key; the recorded answer when one exists."""
+        name = self._key(client, key)
+        pending = json.dumps({"fp": fingerprint, "state": "pending"})
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            if self.redis.set(name, pending, nx=True, ex=CLAIM_SECONDS):
+                return None
+            raw = self.redis.get(name)
+            record = json.loads(raw) if raw else None
+            if record is not None:
+                if not hmac.compare_digest(record["fp"], fingerprint):
+                    raise IdempotencyKeyReused(
+                        "This Idempotency-Key was used with a different request body.")
+                if record["state"] == "done":
+                    return Recorded(record["status"], record["outcome"])
+            if time.monotonic() >= deadline:
+                raise IdempotencyInProgress(
+                    "A request with this Idempotency-Key is still being processed.",
+                    headers={"Retry-After": "1"})
+            time.sleep(0.02)
+
+    @store_call
+    def record(self, client: str, key: str, fingerprint: str, status: int,
+               outcome: dict[str, Any]) -> None:
+        value = json.dumps({"fp": fingerprint, "state": "done", "status": status,
+                            "outcome": outcome})
+        self.redis.set(self._key(client, key), value, ex=TTL_SECONDS)
+
+    @store_call
+    def release(self, client: str, key: str) -> None:
+        """Forget a claim whose request changed nothing, so that a retry runs again."""
+        self.redis.delete(self._key(client, key))

@@ -1,0 +1,28 @@
+-- Decides whether a check may go to the gateway now.  At most one check per verification
+-- is in flight (the gateway approves ANY code once a token was verified, REFERENCE.md §7.2),
+-- a locked phone answers the same whatever the code, and nothing is counted here.
+-- KEYS[1] the verification   KEYS[2] the phone's failure record
+-- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
+-- ARGV[4] the masked phone, written when the verification ends here
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy')
+if not v[1] or v[1] ~= ARGV[2] then
+  return {'not_found'}
+end
+if v[2] ~= 'pending' then
+  return {'closed', v[2]}
+end
+if tonumber(v[3]) <= now then
+  redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
+  return {'closed', 'expired'}
+end
+local locked = tonumber(redis.call('HGET', KEYS[2], 'locked_until') or '0')
+if locked > now then
+  return {'locked', string.format('%d', locked - now)}
+end
+local busy = tonumber(v[4] or '0')
+if busy > now then
+  return {'busy', string.format('%d', busy - now)}
+end
+redis.call('HSET', KEYS[1], 'busy', string.format('%d', now + tonumber(ARGV[3])))
+return {'claimed'}

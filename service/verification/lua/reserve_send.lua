@@ -1,0 +1,40 @@
+-- Decides whether a start sends an SMS: a new verification, a resend on the pending one
+-- (inside the cooldown and send budget), or a refusal.  Sending happens after this script
+-- answers; undo_send.lua reverts the reservation when the gateway fails.
+-- KEYS[1] the client's pointer to its latest verification for this phone
+-- KEYS[2] the verification the caller found behind that pointer (same slot; may not exist)
+-- KEYS[3] the key for a new verification
+-- ARGV[1] now (ms)  ARGV[2] pointer value the caller read ('' for none)  ARGV[3] new id
+-- ARGV[4] retention (ms)  ARGV[5] cooldown (ms)  ARGV[6] max sends
+-- ARGV[7] new verification's expiry (ms)  ARGV[8..] its fields as name, value pairs
+local now = tonumber(ARGV[1])
+local pointer = redis.call('GET', KEYS[1]) or ''
+if pointer ~= ARGV[2] then
+  return {'retry'}
+end
+if pointer ~= '' then
+  local v = redis.call('HMGET', KEYS[2], 'status', 'expires', 'sends', 'next_resend', 'validity')
+  if v[1] == 'pending' and tonumber(v[2]) > now then
+    local sends = tonumber(v[3])
+    if sends >= tonumber(ARGV[6]) then
+      return {'max_sends', tostring(tonumber(v[2]) - now)}
+    end
+    if now < tonumber(v[4]) then
+      return {'cooldown', tostring(tonumber(v[4]) - now)}
+    end
+    -- each further resend waits twice as long as the one before
+    local next_resend = now + tonumber(ARGV[5]) * (2 ^ sends)
+    local expires = now + tonumber(v[5]) * 60000
+    redis.call('HSET', KEYS[2], 'sends', sends + 1, 'next_resend', string.format('%d', next_resend),
+      'expires', string.format('%d', expires), 'prev_next_resend', v[4], 'prev_expires', v[2])
+    local until_ms = string.format('%d', expires + tonumber(ARGV[4]))
+    redis.call('PEXPIREAT', KEYS[2], until_ms)
+    redis.call('PEXPIREAT', KEYS[1], until_ms)
+    return {'resend', pointer}
+  end
+end
+redis.call('HSET', KEYS[3], unpack(ARGV, 8, #ARGV))
+local until_ms = string.format('%d', tonumber(ARGV[7]) + tonumber(ARGV[4]))
+redis.call('PEXPIREAT', KEYS[3], until_ms)
+redis.call('SET', KEYS[1], ARGV[3], 'PXAT', until_ms)
+return {'created', ARGV[3]}

@@ -1,0 +1,37 @@
+-- Records what the gateway said about a claimed check: approve once, or spend one attempt
+-- and count one consecutive failure for the phone (locking it with a growing wait), or,
+-- when the gateway could not answer, release the claim with nothing spent.
+-- KEYS[1] the verification   KEYS[2] the phone's failure record
+-- ARGV[1] now (ms)  ARGV[2] 'valid' | 'wrong' | 'error'  ARGV[3] masked phone
+-- ARGV[4] failures before lock  ARGV[5] first lock (ms)  ARGV[6] longest lock (ms)
+-- ARGV[7] failure record lifetime (ms)
+-- Answers the decision followed by the verification's fields (HGETALL order).
+local now = ARGV[1]
+local outcome = ARGV[2]
+local function answer(decision)
+  local state = redis.call('HGETALL', KEYS[1])
+  table.insert(state, 1, decision)
+  return state
+end
+redis.call('HDEL', KEYS[1], 'busy')
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'pending' or outcome == 'error' then
+  return answer('unchanged')
+end
+if outcome == 'valid' then
+  redis.call('HSET', KEYS[1], 'status', 'approved', 'ended', now, 'phone', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return answer('approved')
+end
+local left = redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+if left <= 0 then
+  redis.call('HSET', KEYS[1], 'status', 'max_attempts_reached', 'ended', now, 'phone', ARGV[3])
+end
+local failures = redis.call('HINCRBY', KEYS[2], 'count', 1)
+local limit = tonumber(ARGV[4])
+if failures >= limit then
+  local wait = math.min(tonumber(ARGV[5]) * (2 ^ (failures - limit)), tonumber(ARGV[6]))
+  redis.call('HSET', KEYS[2], 'locked_until', string.format('%d', tonumber(now) + wait))
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return answer('wrong')

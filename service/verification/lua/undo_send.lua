@@ -1,0 +1,21 @@
+-- Reverts a reservation made by reserve_send.lua after the gateway failed, so a failed send
+-- leaves no pending verification and spends no cooldown.
+-- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
+-- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
+if ARGV[1] == 'created' then
+  redis.call('DEL', KEYS[2])
+  if redis.call('GET', KEYS[1]) == ARGV[2] then
+    if ARGV[3] ~= '' then
+      redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+    else
+      redis.call('DEL', KEYS[1])
+    end
+  end
+  return 'removed'
+end
+local prev = redis.call('HMGET', KEYS[2], 'prev_next_resend', 'prev_expires')
+if prev[1] then
+  redis.call('HINCRBY', KEYS[2], 'sends', -1)
+  redis.call('HSET', KEYS[2], 'next_resend', prev[1], 'expires', prev[2])
+end
+return 'reverted'

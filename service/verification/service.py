@@ -1,0 +1,286 @@
+"""The verification domain: start, check, read and cancel. No Flask here.
+
+Single use, attempt counting and expiry live in this service, not in the gateway (which has
+no attempt limit and re-approves a verified token for any code, REFERENCE.md §7.2). Every
+decision that must be atomic is one Lua script of :mod:`service.verification.store`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.gateway import AspsmsClient, GatewayError, TokenNotFound
+from service.verification import errors, messages
+from service.verification.codes import matches_mask, normalise_input, validate_mask
+from service.verification.model import Verification
+from service.verification.phones import Phone, PhonePolicy, mask_phone
+from service.verification.store import Reservation, VerificationStore
+from service.verification.upstream import problem_for
+
+log = logging.getLogger(__name__)
+
+CLAIM_WAIT_SECONDS = 3.0
+FIRST_LOCK_MS = 60_000
+LONGEST_LOCK_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Policy:
+    code_mask: str
+    validity_minutes: int
+    max_attempts: int
+    resend_cooldown: int
+    max_sends: int
+    max_failures_per_phone: int
+    originator: str
+    sms_enabled: bool = True
+    message_template: str | None = None
+    test_numbers: dict | None = None
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    phone: str
+    locale: str | None = None
+    code_mask: str | None = None
+    validity_minutes: int | None = None
+    case_sensitive: bool = False
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    verification: Verification
+    created: bool
+
+
+def _now_ms(clock: Callable[[], float]) -> int:
+    return int(clock() * 1000)
+
+
+class VerificationService:
+    def __init__(self, *, store: VerificationStore, gateway: AspsmsClient, policy: Policy,
+                 phones: PhonePolicy, notifier=None, clock: Callable[[], float] = time.time,
+                 on_event: Callable[..., None] | None = None, claim_hold_seconds: float = 35):
+        self.store = store
+        self.gateway = gateway
+        self.policy = policy
+        self.phones = phones
+        self.notifier = notifier
+        self.clock = clock
+        self.on_event = on_event or (lambda *args, **kwargs: None)
+        # a claim outlives the longest gateway call (timeout, two connect retries)
+        self.claim_hold_ms = int(claim_hold_seconds * 1000)
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self, client: str, request: StartRequest) -> Started:
+        """Send a code: a new verification, or a resend on the pending one."""
+        phone = self.phones.parse(request.phone)
+        mask, validity = self._options(request)
+        if not self.policy.sms_enabled:
+            raise errors.SmsDisabled("Sending SMS is switched off (OTP_SMS_ENABLED=false).")
+        ph = self.store.phone_hash(phone.e164)
+        seen, reservation = self._reserve(client, phone, ph, request, mask, validity)
+        verification = self.read(client, reservation.verification_id)
+        try:
+            self._deliver(verification)
+        except GatewayError as e:
+            self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
+                                 seen_pointer=seen)
+            self.on_event("send_failed", country=phone.country)
+            raise problem_for(e, verification_id=verification.id) from e
+        self.on_event("sent", country=phone.country, test=verification.test)
+        return Started(verification, reservation.outcome == "created")
+
+    def _options(self, request: StartRequest) -> tuple[str, int]:
+        mask = request.code_mask or self.policy.code_mask
+        problem = validate_mask(mask)
+        if problem:
+            raise errors.OptionNotAllowed(f"code_mask {problem}.",
+                                          errors={"code_mask": [problem]})
+        validity = request.validity_minutes or self.policy.validity_minutes
+        if not 1 <= validity <= self.policy.validity_minutes:
+            message = f"must be between 1 and {self.policy.validity_minutes}"
+            raise errors.OptionNotAllowed(f"validity_minutes {message}.",
+                                          errors={"validity_minutes": [message]})
+        return mask, validity
+
+    def _reserve(self, client, phone: Phone, ph, request, mask, validity):
+        for _ in range(5):
+            seen = self.store.pointer(client, ph)
+            now = _now_ms(self.clock)
+            new_id = self.store.new_id(ph)
+            expires = now + validity * 60_000
+            reservation = self.store.reserve_send(
+                client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id, now_ms=now,
+                cooldown_ms=self.policy.resend_cooldown * 1000,
+                max_sends=self.policy.max_sends, expires_ms=expires,
+                fields=self._new_fields(client, phone, ph, request, mask, validity, now))
+            if reservation.outcome != "retry":
+                break
+        else:
+            raise errors.CheckInProgress("Concurrent starts for this phone; try again.")
+        self._refuse_if_limited(reservation)
+        return seen, reservation
+
+    def _new_fields(self, client, phone: Phone, ph, request, mask, validity, now) -> dict:
+        return {
+            "client": client, "status": "pending", "phone": phone.e164, "ph": ph,
+            "country": phone.country, "created": now, "expires": now + validity * 60_000,
+            "attempts": self.policy.max_attempts, "sends": 1,
+            "next_resend": now + self.policy.resend_cooldown * 1000,
+            "ref": secrets.token_hex(16), "mask": mask, "validity": validity,
+            "cs": "1" if request.case_sensitive else "0",
+            "locale": messages.language(request.locale), "reference": request.reference or "",
+            "test": "1" if self._test_code(phone.e164) else "0", "delivery": "submitted",
+        }
+
+    @staticmethod
+    def _refuse_if_limited(reservation: Reservation) -> None:
+        if reservation.outcome == "cooldown":
+            raise errors.RateLimited("Wait before asking for another code.",
+                                     reservation.wait_ms / 1000, "resend_cooldown")
+        if reservation.outcome == "max_sends":
+            raise errors.RateLimited("No more codes can be sent for this verification.",
+                                     reservation.wait_ms / 1000, "max_sends")
+
+    def _test_code(self, e164: str) -> str | None:
+        entry = (self.policy.test_numbers or {}).get(e164)
+        if entry is None:
+            return None
+        if entry.expires < datetime.now(UTC).date():
+            log.warning("test number entry has expired and is ignored")
+            return None
+        return entry.code
+
+    def _deliver(self, verification: Verification) -> None:
+        if verification.test:
+            self.on_event("test_number_used", verification=verification)
+            return
+        urls = self.notifier.urls_for(verification) if self.notifier else {}
+        self.gateway.send_token_sms(
+            verification.phone,
+            token_reference=verification.token_reference,
+            message_data=messages.render(verification.locale, verification.validity_minutes,
+                                         self.policy.message_template),
+            token_validity=verification.validity_minutes,
+            token_mask=verification.mask,
+            case_sensitive=verification.case_sensitive,
+            originator=self.policy.originator,
+            **urls,
+        )
+
+    # -- check ---------------------------------------------------------------------------
+    def check(self, client: str, code: str, *, verification_id: str | None = None,
+              phone: str | None = None) -> tuple[Verification, bool]:
+        """Spend one attempt on ``code``; approve at most once."""
+        verification = self._find_for_check(client, verification_id, phone)
+        self._raise_if_closed(verification)
+        typed = normalise_input(code, verification.mask)
+        if not matches_mask(typed, verification.mask):
+            raise errors.InvalidCode("The code does not have the form of the codes we send.")
+        self._claim(verification)
+        try:
+            valid = self._ask_gateway(verification, typed)
+        except GatewayError as e:
+            self._settle(verification, "error")
+            raise problem_for(e) from e
+        decision, state = self._settle(verification, "valid" if valid else "wrong")
+        settled = Verification.from_hash(verification.id, state)
+        if decision == "unchanged":
+            self._raise_if_closed(settled)
+        self.on_event("checked", verification=settled, valid=decision == "approved")
+        return settled, decision == "approved"
+
+    def _find_for_check(self, client, verification_id, phone) -> Verification:
+        if verification_id is None:
+            parsed = self.phones.parse(phone)
+            verification_id = self.store.pointer(client, self.store.phone_hash(parsed.e164))
+            if verification_id is None:
+                raise errors.VerificationNotFound("No verification for this phone number.")
+        return self.read(client, verification_id)
+
+    def _claim(self, verification: Verification) -> None:
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while True:
+            decision, detail = self.store.claim_attempt(
+                verification.id, verification.phone_hash, client=verification.client,
+                now_ms=_now_ms(self.clock), hold_ms=self.claim_hold_ms,
+                masked_phone=mask_phone(verification.phone))
+            if decision == "claimed":
+                return
+            if decision == "not_found":
+                raise errors.VerificationNotFound("No such verification.")
+            if decision == "closed":
+                raise self._closed(detail)
+            if decision == "locked":
+                self.on_event("phone_locked")
+                raise errors.RateLimited("Too many wrong codes for this phone number.",
+                                         int(detail) / 1000, "phone_locked")
+            if time.monotonic() >= deadline:
+                raise errors.CheckInProgress("Another check of this verification is running.",
+                                             headers={"Retry-After": "1"})
+            time.sleep(0.01)
+
+    def _ask_gateway(self, verification: Verification, typed: str) -> bool:
+        expected = self._test_code(verification.phone) if verification.test else None
+        if verification.test:
+            if expected is None:
+                return False
+            if not verification.case_sensitive:
+                typed, expected = typed.upper(), expected.upper()
+            return hmac.compare_digest(typed.encode(), expected.encode())
+        try:
+            return self.gateway.verify_token(verification.phone, verification.token_reference,
+                                             typed)
+        except TokenNotFound:
+            return False  # replaced or expired at the gateway: the code cannot be right
+
+    def _settle(self, verification: Verification, outcome: str):
+        return self.store.settle_check(
+            verification.id, verification.phone_hash, outcome=outcome,
+            now_ms=_now_ms(self.clock), masked_phone=mask_phone(verification.phone),
+            max_failures=self.policy.max_failures_per_phone, first_lock_ms=FIRST_LOCK_MS,
+            longest_lock_ms=LONGEST_LOCK_MS)
+
+    def _raise_if_closed(self, verification: Verification) -> None:
+        if not verification.is_pending:
+            raise self._closed(verification.status)
+
+    @staticmethod
+    def _closed(status: str) -> errors.VerificationClosed:
+        return errors.VerificationClosed(f"The verification has ended ({status}).",
+                                         verification_status=status)
+
+    # -- read and cancel -----------------------------------------------------------------
+    def read(self, client: str, verification_id: str | None) -> Verification:
+        """The verification, ended as expired when its time is up."""
+        data = self.store.read(verification_id) if verification_id else None
+        if data is None or data.get("client") != client:
+            raise errors.VerificationNotFound("No such verification.")
+        verification = Verification.from_hash(verification_id, data)
+        if verification.is_pending and verification.expires_ms <= _now_ms(self.clock):
+            self._end(verification, "expired")
+            return self.read(client, verification_id)
+        return verification
+
+    def cancel(self, client: str, verification_id: str) -> Verification:
+        verification = self.read(client, verification_id)
+        decision, status = self._end(verification, "canceled")
+        if decision == "closed":
+            raise self._closed(status)
+        return self.read(client, verification_id)
+
+    def _end(self, verification: Verification, status: str) -> tuple[str, str]:
+        decision, detail = self.store.end_pending(
+            verification.id, client=verification.client, now_ms=_now_ms(self.clock),
+            status=status, masked_phone=mask_phone(verification.phone))
+        if decision == "not_found":
+            raise errors.VerificationNotFound("No such verification.")
+        return decision, detail

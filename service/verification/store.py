@@ -1,0 +1,165 @@
+"""Verification state in Redis.
+
+Key design (cluster-ready, issue 9): every key that one script touches carries the same
+hash tag, derived from the phone number's HMAC, so each script runs unchanged on a Redis
+Cluster. The tag is also embedded in the verification id, so an id alone names its slot.
+
+    otp:{tag}:v:<id>              hash: one verification
+    otp:{tag}:cur:<client>:<ph>   string: that client's latest verification for the phone
+    otp:{tag}:fail:<ph>           hash: the phone's consecutive failures and lock
+
+No key holds a raw phone number; the verification hash holds it while pending and a masked
+form once it has ended. Codes are never stored: the gateway generates and checks them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+
+import redis
+
+from service.errors import StoreUnavailable
+
+RETENTION_MS = 24 * 3600 * 1000
+FAILURE_MEMORY_MS = 24 * 3600 * 1000
+ID_PATTERN = re.compile(r"^vf_([0-9a-f]{4})[A-Za-z0-9_-]{22}$")
+SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending")
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
+                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
+
+
+def store_call(method):
+    """Redis trouble becomes one named decision: 503 store_unavailable, fail closed."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except STORE_ERRORS as e:
+            raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Reservation:
+    outcome: str  # created | resend | cooldown | max_sends | retry
+    verification_id: str | None = None
+    wait_ms: int = 0
+
+
+class VerificationStore:
+    def __init__(self, client: redis.Redis, secret: bytes):
+        self.redis = client
+        self._secret = secret
+        self._scripts = {
+            name: client.register_script(
+                resources.files("service.verification").joinpath(f"lua/{name}.lua").read_text()
+            )
+            for name in SCRIPTS
+        }
+
+    # -- names ---------------------------------------------------------------------------
+    def phone_hash(self, e164: str) -> str:
+        return hmac.new(self._secret, e164.encode(), hashlib.sha256).hexdigest()[:32]
+
+    @staticmethod
+    def new_id(phone_hash: str) -> str:
+        return f"vf_{phone_hash[:4]}{secrets.token_urlsafe(16)}"
+
+    @staticmethod
+    def verification_key(verification_id: str) -> str | None:
+        match = ID_PATTERN.match(verification_id)
+        return f"otp:{{{match.group(1)}}}:v:{verification_id}" if match else None
+
+    @staticmethod
+    def pointer_key(client: str, phone_hash: str) -> str:
+        return f"otp:{{{phone_hash[:4]}}}:cur:{client}:{phone_hash}"
+
+    @staticmethod
+    def failure_key(phone_hash: str) -> str:
+        return f"otp:{{{phone_hash[:4]}}}:fail:{phone_hash}"
+
+    # -- reads ---------------------------------------------------------------------------
+    @store_call
+    def pointer(self, client: str, phone_hash: str) -> str | None:
+        return self.redis.get(self.pointer_key(client, phone_hash))
+
+    @store_call
+    def read(self, verification_id: str) -> dict[str, str] | None:
+        key = self.verification_key(verification_id)
+        data = self.redis.hgetall(key) if key else None
+        return data or None
+
+    @store_call
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # -- decisions -----------------------------------------------------------------------
+    @store_call
+    def reserve_send(self, *, client: str, phone_hash: str, seen_pointer: str | None,
+                     new_id: str, now_ms: int, cooldown_ms: int, max_sends: int,
+                     expires_ms: int, fields: dict[str, str | int]) -> Reservation:
+        keys = [
+            self.pointer_key(client, phone_hash),
+            self.verification_key(seen_pointer or new_id),
+            self.verification_key(new_id),
+        ]
+        flat = [item for pair in fields.items() for item in pair]
+        args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
+                expires_ms, *flat]
+        answer = self._scripts["reserve_send"](keys=keys, args=args)
+        outcome = answer[0]
+        if outcome in ("cooldown", "max_sends"):
+            return Reservation(outcome, seen_pointer, int(float(answer[1])))
+        return Reservation(outcome, answer[1] if len(answer) > 1 else None)
+
+    @store_call
+    def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
+                  seen_pointer: str | None) -> None:
+        keys = [self.pointer_key(client, phone_hash),
+                self.verification_key(reservation.verification_id)]
+        args = [reservation.outcome, reservation.verification_id, seen_pointer or ""]
+        self._scripts["undo_send"](keys=keys, args=args)
+
+    @store_call
+    def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
+                      now_ms: int, hold_ms: int, masked_phone: str) -> tuple[str, str]:
+        keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
+        answer = self._scripts["claim_attempt"](
+            keys=keys, args=[now_ms, client, hold_ms, masked_phone])
+        return answer[0], (answer[1] if len(answer) > 1 else "")
+
+    @store_call
+    def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,
+                     now_ms: int, masked_phone: str, max_failures: int, first_lock_ms: int,
+                     longest_lock_ms: int) -> tuple[str, dict[str, str]]:
+        """The decision taken and the verification's fields after it."""
+        keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
+        args = [now_ms, outcome, masked_phone, max_failures, first_lock_ms, longest_lock_ms,
+                FAILURE_MEMORY_MS]
+        answer = self._scripts["settle_check"](keys=keys, args=args)
+        return answer[0], dict(zip(answer[1::2], answer[2::2], strict=True))
+
+    @store_call
+    def end_pending(self, verification_id: str, *, client: str, now_ms: int, status: str,
+                    masked_phone: str) -> tuple[str, str]:
+        answer = self._scripts["end_pending"](
+            keys=[self.verification_key(verification_id)],
+            args=[now_ms, client, status, masked_phone])
+        return answer[0], (answer[1] if len(answer) > 1 else "")
+
+    @store_call
+    def clear_lockout(self, phone_hash: str) -> bool:
+        return bool(self.redis.delete(self.failure_key(phone_hash)))
+
+    @store_call
+    def lockout(self, phone_hash: str) -> dict[str, str]:
+        return self.redis.hgetall(self.failure_key(phone_hash))

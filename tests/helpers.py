@@ -1,0 +1,94 @@
+"""Real parts for tests: a private redis-server, gunicorn, free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+
+import requests
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError("condition not reached in time")
+
+
+class RedisServer:
+    """A redis-server of our own on a free port; never the machine's shared 6379."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="otp-redis-")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._answers)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 8):
+    """The app under gunicorn, configured only by environment variables."""
+    port = free_port()
+    full_env = {**os.environ, **env}
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+               "--graceful-timeout", "5", "--log-level", "warning", "service:create_app()"]
+    process = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base, process), timeout=20)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _healthy(base: str, process: subprocess.Popen) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError("gunicorn exited: " + process.stderr.read().decode()[-2000:])
+    try:
+        return requests.get(base + "/healthz", timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False
