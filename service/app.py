@@ -12,6 +12,7 @@ from flask import Flask
 
 from service import sandbox, storage
 from service.config import ConfigError, Settings, load_settings
+from service.events import Events
 from service.gateway import AspsmsClient
 from service.verification.idempotency import IdempotencyStore
 from service.verification.phones import PhonePolicy
@@ -32,6 +33,7 @@ class Services:
     idempotency: IdempotencyStore
     gateway: AspsmsClient
     verifications: VerificationService
+    events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
 
@@ -63,6 +65,7 @@ def build_services(settings: Settings) -> Services:
     redis = (storage.connect(settings.redis_url, settings.redis_timeout)
              if settings.redis_url else storage.embedded())
     store = VerificationStore(redis, settings.secret)
+    events = Events()
     gateway, simulator = _gateway(settings)
     policy = Policy(
         code_mask=settings.code_mask, validity_minutes=settings.validity_minutes,
@@ -74,10 +77,11 @@ def build_services(settings: Settings) -> Services:
                          settings.allow_voip)
     verifications = VerificationService(store=store, gateway=gateway, policy=policy,
                                         phones=phones,
-                                        claim_hold_seconds=settings.aspsms_timeout * 3 + 5)
+                                        claim_hold_seconds=settings.aspsms_timeout * 3 + 5,
+                                        on_event=events)
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
-                    verifications=verifications, simulator=simulator)
+                    verifications=verifications, events=events, simulator=simulator)
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:

@@ -44,6 +44,7 @@ SECRET_VARIABLES = (
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _ALNUM_ORIGINATOR = re.compile(r"^[A-Za-z0-9 !@.-]{1,11}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -163,7 +164,7 @@ class _Env:
         except ValueError:
             parsed = []
         if not parsed:
-            raise ConfigError(name, f"must be Flask-Limiter notation like '5 per hour', got {raw!r}")
+            raise ConfigError(name, f"must be limit notation like '5 per hour', got {raw!r}")
         return raw
 
 
@@ -253,13 +254,14 @@ def parse_test_numbers(raw: str | None, today: date | None = None) -> dict[str, 
     for item in (raw or "").split(","):
         if not item.strip():
             continue
-        match = re.fullmatch(r"\s*(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})\s*", item)
+        match = _TEST_NUMBER.fullmatch(item.strip())
         try:
             expires = date.fromisoformat(match.group(3)) if match else None
         except ValueError:
             expires = None
         if not match or expires is None:
-            raise ConfigError("OTP_TEST_NUMBERS", "entries must look like +41790000000=123456@2027-01-31")
+            raise ConfigError("OTP_TEST_NUMBERS",
+                              "entries must look like +41790000000=123456@2027-01-31")
         if expires < today:
             log.warning("OTP_TEST_NUMBERS: an entry expired on %s and is ignored", expires)
             continue

@@ -58,7 +58,8 @@ class PhonePolicy:
             raise PhoneNotSmsCapable(f"A {kind} number cannot receive verification codes.")
         if self.allowed_countries and country not in self.allowed_countries:
             raise CountryNotAllowed(f"Numbers from {country} are not accepted here.")
-        return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), country)
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return Phone(e164, country)
 
 
 def _parse(raw: str, default_region: str | None) -> phonenumbers.PhoneNumber:
