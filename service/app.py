@@ -14,6 +14,7 @@ from service import sandbox, storage
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
+from service.verification.budgets import LimitSettings, PhoneLimits
 from service.verification.idempotency import IdempotencyStore
 from service.verification.phones import PhonePolicy
 from service.verification.service import Policy, VerificationService
@@ -61,6 +62,17 @@ def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
     return client, simulator
 
 
+def _phone_limits(settings: Settings, redis, events: Events) -> PhoneLimits:
+    options = ({"socket_timeout": settings.redis_timeout,
+                "socket_connect_timeout": settings.redis_timeout} if settings.redis_url else {})
+    return PhoneLimits(
+        storage_uri=storage.limiter_storage_uri(settings.redis_url), storage_options=options,
+        store_client=redis, secret=settings.secret, on_event=events,
+        settings=LimitSettings(settings.limit_start_per_phone, settings.limit_check_per_phone,
+                               settings.budget_per_prefix, settings.budget_per_country,
+                               settings.budget_global))
+
+
 def build_services(settings: Settings) -> Services:
     redis = (storage.connect(settings.redis_url, settings.redis_timeout)
              if settings.redis_url else storage.embedded())
@@ -78,7 +90,8 @@ def build_services(settings: Settings) -> Services:
     verifications = VerificationService(store=store, gateway=gateway, policy=policy,
                                         phones=phones,
                                         claim_hold_seconds=settings.aspsms_timeout * 3 + 5,
-                                        on_event=events)
+                                        on_event=events,
+                                        limits=_phone_limits(settings, redis, events))
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator)
@@ -87,11 +100,17 @@ def build_services(settings: Settings) -> Services:
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = _settings(config)
     app = Flask("service")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.json.sort_keys = False
 
     # services
     services = build_services(settings)
     app.extensions["otp"] = services
+
+    # extensions
+    from service.http import limits
+
+    limits.init_app(app, settings)
 
     # blueprints
     from service.http import ops, otp

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from service.errors import ServiceError
 from service.http import schemas
+from service.http.limits import per_client, start_per_ip
 from service.http.auth import client_required
 from service.http.problems import problem_response
 from service.verification.service import StartRequest
@@ -25,6 +26,8 @@ def _services():
 
 @bp.post("/start")
 @client_required
+@per_client
+@start_per_ip
 def start():
     """Send a verification code by SMS (or resend on the pending verification)."""
     body = schemas.load_json(schemas.START)
@@ -33,6 +36,7 @@ def start():
 
 @bp.post("/check")
 @client_required
+@per_client
 def check():
     """Check a code the user typed; approves at most once."""
     body = schemas.load_json(schemas.CHECK)
@@ -41,6 +45,7 @@ def check():
 
 @bp.get("/verifications/<verification_id>")
 @client_required
+@per_client
 def status(verification_id: str):
     """Read a verification (kept 24 h after it ends, phone masked)."""
     return _render(200, {"verification_id": verification_id})
@@ -48,6 +53,7 @@ def status(verification_id: str):
 
 @bp.post("/verifications/<verification_id>/cancel")
 @client_required
+@per_client
 def cancel(verification_id: str):
     """End a pending verification."""
     schemas.load_json(schemas.EMPTY, optional=True)

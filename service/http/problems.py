@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, json
+import redis
+from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from service.errors import PROBLEM_BASE, ServiceError
+from service.errors import PROBLEM_BASE, ServiceError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,14 @@ def problem_response(problem: dict, headers=None) -> Response:
 
 
 def _service_error(e: ServiceError) -> Response:
+    if "Retry-After" in e.headers:
+        g.retry_after = e.headers["Retry-After"]
     return problem_response(e.to_problem(), e.headers)
+
+
+def _store_error(e: Exception) -> Response:
+    log.error("state store unavailable: %s", type(e).__name__)
+    return _service_error(StoreUnavailable("The state store is unavailable; nothing was done."))
 
 
 def _http_error(e: HTTPException) -> Response:
@@ -55,5 +63,8 @@ def _unexpected(e: Exception) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
+    # Redis trouble outside the store's own guard (e.g. in the limiter): fail closed
+    app.register_error_handler(redis.exceptions.ConnectionError, _store_error)
+    app.register_error_handler(redis.exceptions.TimeoutError, _store_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

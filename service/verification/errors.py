@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.errors import RateLimited, ServiceError, StoreUnavailable
 
-__all__ = ["RateLimited", "StoreUnavailable"]
+__all__ = ["RateLimited", "ServiceError", "StoreUnavailable"]
 
 
 class InvalidPhone(ServiceError):

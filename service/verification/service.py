@@ -67,13 +67,15 @@ def _now_ms(clock: Callable[[], float]) -> int:
 class VerificationService:
     def __init__(self, *, store: VerificationStore, gateway: AspsmsClient, policy: Policy,
                  phones: PhonePolicy, notifier=None, clock: Callable[[], float] = time.time,
-                 on_event: Callable[..., None] | None = None, claim_hold_seconds: float = 35):
+                 on_event: Callable[..., None] | None = None, claim_hold_seconds: float = 35,
+                 limits=None):
         self.store = store
         self.gateway = gateway
         self.policy = policy
         self.phones = phones
         self.notifier = notifier
         self.clock = clock
+        self.limits = limits  # service.verification.budgets.PhoneLimits, or None: unlimited
         self.on_event = on_event or (lambda *args, **kwargs: None)
         # a claim outlives the longest gateway call (timeout, two connect retries)
         self.claim_hold_ms = int(claim_hold_seconds * 1000)
@@ -85,14 +87,27 @@ class VerificationService:
         mask, validity = self._options(request)
         if not self.policy.sms_enabled:
             raise errors.SmsDisabled("Sending SMS is switched off (OTP_SMS_ENABLED=false).")
+        costs = self.limits is not None and self._test_code(phone.e164) is None
+        if costs:
+            self.limits.refuse_if_tripped(phone)
         ph = self.store.phone_hash(phone.e164)
         seen, reservation = self._reserve(client, phone, ph, request, mask, validity)
+
+        def undo():
+            self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
+                                 seen_pointer=seen)
+
+        if costs:
+            try:  # counted after the reservation, so only real sends count
+                self.limits.count_send(phone, ph)
+            except errors.ServiceError:
+                undo()
+                raise
         verification = self.read(client, reservation.verification_id)
         try:
             self._deliver(verification)
         except GatewayError as e:
-            self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
-                                 seen_pointer=seen)
+            undo()
             self.on_event("send_failed", country=phone.country)
             raise problem_for(e, verification_id=verification.id) from e
         self.on_event("sent", country=phone.country, test=verification.test)
@@ -185,6 +200,8 @@ class VerificationService:
         typed = normalise_input(code, verification.mask)
         if not matches_mask(typed, verification.mask):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
+        if self.limits is not None:
+            self.limits.count_check(verification.phone_hash)
         self._claim(verification)
         try:
             valid = self._ask_gateway(verification, typed)

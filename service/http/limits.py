@@ -1,0 +1,60 @@
+"""Request-level limits with Flask-Limiter: per client key on every client route, and
+per client IP on /otp/start. Phone-level limits live in the domain
+(:mod:`service.verification.budgets`), where the normalised number is known.
+
+The moving window counts exactly, across any number of processes sharing one Redis.
+Errors of the limit store are not swallowed and there is no in-memory fallback: a limit
+that cannot be checked refuses the request (503 store_unavailable), never lets it through.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from flask_limiter import Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service.config import Settings
+from service.storage import limiter_storage_uri
+
+limiter = Limiter(key_func=get_remote_address, strategy="moving-window", headers_enabled=True,
+                  swallow_errors=False, in_memory_fallback_enabled=False, key_prefix="otp-lim")
+
+
+def _settings() -> Settings:
+    return current_app.extensions["otp"].settings
+
+
+def _on_breach(request_limit: RequestLimit) -> None:
+    current_app.extensions["otp"].events("limit_hit", limit=request_limit.limit.scope or "ip")
+
+
+per_client = limiter.shared_limit(lambda: _settings().limit_per_client, scope="per_client",
+                                  key_func=lambda: g.client, on_breach=_on_breach)
+start_per_ip = limiter.limit(lambda: _settings().limit_start_per_ip, scope="start_per_ip",
+                             key_func=get_remote_address, on_breach=_on_breach)
+
+
+def _retry_after_only_on_refusals(response):
+    """Flask-Limiter puts its window's reset into Retry-After on every response and raises
+    ours to it; Retry-After belongs only to refusals, and ours is the exact wait."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    elif g.get("retry_after"):
+        response.headers["Retry-After"] = g.retry_after
+    return response
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    # registered before the limiter's own hook, so it runs after it
+    app.after_request(_retry_after_only_on_refusals)
+    app.config.update(
+        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis_url),
+        RATELIMIT_STORAGE_OPTIONS=({"socket_timeout": settings.redis_timeout,
+                                    "socket_connect_timeout": settings.redis_timeout}
+                                   if settings.redis_url else {}),
+    )
+    limiter.init_app(app)
+    if settings.trusted_proxies:
+        # only the configured number of proxies may speak for the client's address
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
