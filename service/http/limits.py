@@ -25,14 +25,20 @@ def _settings() -> Settings:
     return current_app.extensions["otp"].settings
 
 
-def _on_breach(request_limit: RequestLimit) -> None:
-    current_app.extensions["otp"].events("limit_hit", limit=request_limit.limit.scope or "ip")
+def _on_breach(name: str):
+    """Name the limit for the problem body (``reason``) and count the hit."""
+
+    def record(request_limit: RequestLimit) -> None:
+        g.limit_name = name
+        current_app.extensions["otp"].events("limit_hit", limit=name)
+
+    return record
 
 
 per_client = limiter.shared_limit(lambda: _settings().limit_per_client, scope="per_client",
-                                  key_func=lambda: g.client, on_breach=_on_breach)
+                                  key_func=lambda: g.client, on_breach=_on_breach("per_client"))
 start_per_ip = limiter.limit(lambda: _settings().limit_start_per_ip, scope="start_per_ip",
-                             key_func=get_remote_address, on_breach=_on_breach)
+                             key_func=get_remote_address, on_breach=_on_breach("start_per_ip"))
 
 
 def _retry_after_only_on_refusals(response):

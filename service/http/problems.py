@@ -49,6 +49,8 @@ def _http_error(e: HTTPException) -> Response:
     problem = {"type": PROBLEM_BASE + code, "title": e.name, "status": status,
                "detail": e.description if status < 500 else "The request could not be served.",
                "code": code}
+    if status == 429:
+        problem["reason"] = g.get("limit_name", "limit")
     problem.update(getattr(e, "problem_extensions", {}))
     response = e.get_response()
     response.data = json.dumps(problem)
