@@ -103,14 +103,15 @@ class VerificationService:
             except errors.ServiceError:
                 undo()
                 raise
-        verification = self.read(client, reservation.verification_id)
+        verification = Verification.from_hash(reservation.verification_id, reservation.state)
         try:
             self._deliver(verification)
         except GatewayError as e:
             undo()
             self.on_event("send_failed", country=phone.country)
             raise problem_for(e, verification_id=verification.id) from e
-        self.on_event("sent", country=phone.country, test=verification.test)
+        self.on_event("sent", country=phone.country, test=verification.test,
+                      verification=verification)
         return Started(verification, reservation.outcome == "created")
 
     def _options(self, request: StartRequest) -> tuple[str, int]:

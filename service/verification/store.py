@@ -29,7 +29,8 @@ from service.errors import StoreUnavailable
 RETENTION_MS = 24 * 3600 * 1000
 FAILURE_MEMORY_MS = 24 * 3600 * 1000
 ID_PATTERN = re.compile(r"^vf_([0-9a-f]{4})[A-Za-z0-9_-]{22}$")
-SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending")
+SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
+           "record_delivery")
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
@@ -53,6 +54,7 @@ class Reservation:
     outcome: str  # created | resend | cooldown | max_sends | retry
     verification_id: str | None = None
     wait_ms: int = 0
+    state: dict[str, str] | None = None  # the verification's fields after a send reservation
 
 
 class VerificationStore:
@@ -119,7 +121,10 @@ class VerificationStore:
         outcome = answer[0]
         if outcome in ("cooldown", "max_sends"):
             return Reservation(outcome, seen_pointer, int(float(answer[1])))
-        return Reservation(outcome, answer[1] if len(answer) > 1 else None)
+        if outcome == "retry":
+            return Reservation(outcome)
+        state = dict(zip(answer[2::2], answer[3::2], strict=True))
+        return Reservation(outcome, answer[1], state=state)
 
     @store_call
     def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
@@ -163,3 +168,14 @@ class VerificationStore:
     @store_call
     def lockout(self, phone_hash: str) -> dict[str, str]:
         return self.redis.hgetall(self.failure_key(phone_hash))
+
+    @store_call
+    def record_delivery(self, verification_id: str, *, send: int, status: str, reason: str,
+                        reason_text: str, at_ms: int | None) -> tuple[str, str]:
+        """Apply one delivery report: (updated | unchanged | stale | not_found, status)."""
+        key = self.verification_key(verification_id)
+        if key is None:
+            return "not_found", ""
+        answer = self._scripts["record_delivery"](
+            keys=[key], args=[send, status, reason, reason_text, "" if at_ms is None else at_ms])
+        return answer[0], (answer[1] if len(answer) > 1 else "")

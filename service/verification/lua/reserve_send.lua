@@ -7,6 +7,13 @@
 -- ARGV[1] now (ms)  ARGV[2] pointer value the caller read ('' for none)  ARGV[3] new id
 -- ARGV[4] retention (ms)  ARGV[5] cooldown (ms)  ARGV[6] max sends
 -- ARGV[7] new verification's expiry (ms)  ARGV[8..] its fields as name, value pairs
+-- Answers the decision, and for a send the verification's fields (HGETALL order).
+local function with_state(answer, key)
+  for _, item in ipairs(redis.call('HGETALL', key)) do
+    table.insert(answer, item)
+  end
+  return answer
+end
 local now = tonumber(ARGV[1])
 local pointer = redis.call('GET', KEYS[1]) or ''
 if pointer ~= ARGV[2] then
@@ -30,11 +37,11 @@ if pointer ~= '' then
     local until_ms = string.format('%d', expires + tonumber(ARGV[4]))
     redis.call('PEXPIREAT', KEYS[2], until_ms)
     redis.call('PEXPIREAT', KEYS[1], until_ms)
-    return {'resend', pointer}
+    return with_state({'resend', pointer}, KEYS[2])
   end
 end
 redis.call('HSET', KEYS[3], unpack(ARGV, 8, #ARGV))
 local until_ms = string.format('%d', tonumber(ARGV[7]) + tonumber(ARGV[4]))
 redis.call('PEXPIREAT', KEYS[3], until_ms)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', until_ms)
-return {'created', ARGV[3]}
+return with_state({'created', ARGV[3]}, KEYS[3])

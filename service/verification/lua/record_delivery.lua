@@ -1,0 +1,30 @@
+-- Applies one delivery report to a verification, ordered so that replays and late or
+-- out-of-order reports are harmless: a report about an earlier send is stale; within one
+-- send the status only moves forward (submitted < buffered < delivered | failed) and the
+-- first final status stays.  It never creates a verification and never touches its status
+-- or phone, so reports still land after the verification has ended, while it is retained.
+-- KEYS[1] the verification
+-- ARGV[1] send number  ARGV[2] status  ARGV[3] reason code ('' for none)
+-- ARGV[4] the reason's meaning  ARGV[5] when it happened (ms; '' for a new send)
+local RANK = {submitted = 0, buffered = 1, delivered = 2, failed = 2}
+local rank = RANK[ARGV[2]]
+if not rank then
+  return redis.error_reply('unknown delivery status')
+end
+if redis.call('HEXISTS', KEYS[1], 'client') == 0 then
+  return {'not_found'}
+end
+local v = redis.call('HMGET', KEYS[1], 'delivery', 'delivery_send')
+local current = v[1] or 'submitted'
+-- the fields written at creation describe the first send
+local known = tonumber(v[2] or '1')
+local send = tonumber(ARGV[1])
+if send < known then
+  return {'stale', current}
+end
+if send == known and rank <= (RANK[current] or 0) then
+  return {'unchanged', current}
+end
+redis.call('HSET', KEYS[1], 'delivery', ARGV[2], 'delivery_send', ARGV[1],
+  'delivery_reason', ARGV[3], 'delivery_reason_text', ARGV[4], 'delivery_at', ARGV[5])
+return {'updated', ARGV[2]}
