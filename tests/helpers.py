@@ -83,6 +83,7 @@ def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 8):
     finally:
         process.terminate()
         process.wait(15)
+        process.stderr.close()
 
 
 def _healthy(base: str, process: subprocess.Popen) -> bool:
