@@ -10,11 +10,12 @@ from typing import Any
 
 from flask import Flask
 
-from service import sandbox, storage
+from service import admin_ops, logs, metrics, sandbox, storage
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
 from service.verification.budgets import LimitSettings, PhoneLimits
+from service.verification.delivery import DeliveryNotifier
 from service.verification.idempotency import IdempotencyStore
 from service.verification.phones import PhonePolicy
 from service.verification.service import Policy, VerificationService
@@ -58,7 +59,8 @@ def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
         simulator, userkey, password = sandbox.start_simulator()
         url = simulator.url
     client = AspsmsClient(url, userkey, password, timeout=settings.aspsms_timeout,
-                          affiliate_id=settings.aspsms_affiliate_id)
+                          affiliate_id=settings.aspsms_affiliate_id,
+                          on_call=metrics.observe_gateway_call)
     return client, simulator
 
 
@@ -91,6 +93,9 @@ def build_services(settings: Settings) -> Services:
                                         phones=phones,
                                         claim_hold_seconds=settings.aspsms_timeout * 3 + 5,
                                         on_event=events,
+                                        notifier=DeliveryNotifier(store, settings.secret,
+                                                                  settings.public_url,
+                                                                  events=events),
                                         limits=_phone_limits(settings, redis, events))
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
@@ -103,20 +108,27 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
 
+    logs.init_app(app, settings)
+
     # services
     services = build_services(settings)
     app.extensions["otp"] = services
+    admin_ops.init_app(app, services)
 
     # extensions
-    from service.http import limits
+    from service.http import limits, observe
 
     limits.init_app(app, settings)
+    observe.init_app(app, services)
 
     # blueprints
-    from service.http import ops, otp
+    from service.http import admin, console, delivery, ops, otp
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(delivery.bp)
+    console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
     if settings.sandbox:
         from service.http import sandbox_views
 

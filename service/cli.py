@@ -8,6 +8,7 @@ import os
 import sys
 
 from service.config import ConfigError, load_settings
+from service.errors import ServiceError
 
 
 def _serve(args) -> int:
@@ -41,22 +42,27 @@ def _gateway():
 
 
 def _credits(args) -> int:
-    print(f"credits: {_gateway().check_credits().credits}")
+    from service import admin_ops
+
+    print(f"credits: {admin_ops.account_credits(_gateway())}")
     return 0
 
 
 def _originator(args) -> int:
+    from service import admin_ops
+
+    if args.action == "unlock" and not args.code:
+        raise SystemExit("originator unlock needs the unlock code")
     gateway = _gateway()
     if args.action == "check":
-        state = gateway.check_originator_authorization(args.originator)
+        status = admin_ops.originator_status(gateway, args.originator)
     elif args.action == "send-unlock-code":
-        state = gateway.send_originator_unlock_code(args.originator)
+        status = admin_ops.request_unlock_code(gateway, args.originator)
     else:
-        if not args.code:
-            raise SystemExit("originator unlock needs the unlock code")
-        state = gateway.unlock_originator(args.originator, args.code)
-    print(f"{args.originator}: {state.value}")
-    return 0 if args.action != "unlock" or state.value == "authorized" else 1
+        status = admin_ops.unlock_originator(gateway, args.originator, args.code)
+    print(f"{args.originator}: {status.state.value}"
+          f" ({'may send' if status.authorized else 'may not send yet'})")
+    return 0
 
 
 def _status_codes(args) -> int:
@@ -70,6 +76,22 @@ def _version(args) -> int:
     print(f"aspsms-verify {__version__}")
     if args.gateway:
         print(json.dumps(_gateway().version_info()))
+    return 0
+
+
+def _delivery_poll(args) -> int:
+    """Inquire sends whose delivery callbacks never came; prints one JSON summary line."""
+    from service.app import build_services
+
+    if not 1 <= args.batch <= 1000:  # the gateway takes up to 1000 TRNs per inquiry (§6.1)
+        raise SystemExit("--batch must be between 1 and 1000")
+    settings = load_settings()
+    if settings.redis_url is None:
+        raise ConfigError("REDIS_URL", "delivery poll works on the service's Redis")
+    services = build_services(settings)
+    summary = services.verifications.notifier.poll(
+        services.gateway, older_than=args.older_than, batch=args.batch, max_age=args.max_age)
+    print(json.dumps(summary))
     return 0
 
 
@@ -98,6 +120,15 @@ def parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="show versions")
     version.add_argument("--gateway", action="store_true", help="also ask the gateway")
     version.set_defaults(run=_version)
+    delivery = sub.add_parser("delivery", help="delivery notifications")
+    poll = delivery.add_subparsers(dest="action", required=True).add_parser(
+        "poll", help="inquire the status of sends still without a final one (for cron)")
+    poll.add_argument("--older-than", type=float, default=300.0, metavar="SECONDS",
+                      help="only sends at least this old (default 300)")
+    poll.add_argument("--batch", type=int, default=100, help="TRNs per inquiry (1-1000)")
+    poll.add_argument("--max-age", type=float, default=3600.0, metavar="SECONDS",
+                      help="older sends are given up without an inquiry (default 3600)")
+    poll.set_defaults(run=_delivery_poll)
     return top
 
 
@@ -108,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
+    except ServiceError as e:  # refused by our own checks (invalid originator, rejected code)
+        print(f"refused: {e.detail}", file=sys.stderr)
+        return 1
     except Exception as e:  # the gateway's reason, one line, non-zero exit
         from service.gateway import GatewayError
 

@@ -46,9 +46,9 @@ SANDBOX_LIMITS = {name: "100000 per hour" for name in DEFAULT_LIMITS
 SECRET_VARIABLES = (
     "ASPSMS_USERKEY", "ASPSMS_PASSWORD", "OTP_API_KEYS", "OTP_ADMIN_KEYS", "OTP_SECRET",
 )
-_KEY_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_ALNUM_ORIGINATOR = re.compile(r"^[A-Za-z0-9 !@.-]{1,11}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_KEY_NAME = re.compile(r"\A[A-Za-z0-9_.@-]{1,64}\Z")
+_ALNUM_ORIGINATOR = re.compile(r"\A[A-Za-z0-9 !@.-]{1,11}\Z")
+_E164 = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
 _TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

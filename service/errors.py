@@ -5,6 +5,7 @@ Kept free of Flask so that the domain can raise these; the HTTP layer renders th
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 PROBLEM_BASE = "https://aspsms-verify.dev/problems/"
@@ -36,10 +37,14 @@ class ServiceError(Exception):
 class RateLimited(ServiceError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
-    def __init__(self, detail: str, retry_after: float, reason: str):
+    def __init__(self, detail: str, retry_after: float, reason: str,
+                 limit: int | None = None):
         seconds = max(1, int(retry_after + 0.999))
-        super().__init__(detail, headers={"Retry-After": str(seconds)}, reason=reason,
-                         retry_after=seconds)
+        headers = {"Retry-After": str(seconds)}
+        if limit is not None:  # a counted limit: say which, as Flask-Limiter's refusals do
+            headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0",
+                            "X-RateLimit-Reset": str(int(time.time()) + seconds)})
+        super().__init__(detail, headers=headers, reason=reason, retry_after=seconds)
 
 
 class StoreUnavailable(ServiceError):

@@ -152,3 +152,25 @@ def test_redis_going_away_fails_closed_and_the_service_recovers_by_itself(simula
             assert requests.get(base + "/readyz", timeout=5).status_code == 200
     finally:
         redis.stop()
+
+
+def test_refusals_carry_retry_after_and_the_rate_limit_headers_and_successes_do_not(
+        make_app, auth):
+    http = make_app(OTP_LIMIT_START_PER_IP="1 per hour").test_client()
+    passed = http.post("/otp/start", json={"phone": "+41791112801"}, headers=auth)
+    refused = http.post("/otp/start", json={"phone": "+41791112802"}, headers=auth)
+    assert passed.status_code == 201 and "Retry-After" not in passed.headers
+    assert refused.status_code == 429 and refused.get_json()["reason"] == "start_per_ip"
+    assert 3500 <= int(refused.headers["Retry-After"]) <= 3601
+    assert refused.headers["X-RateLimit-Limit"] == "1"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-RateLimit-Reset"]) > 0
+
+
+def test_phone_limit_refusals_name_the_limit_in_their_headers(make_app, auth):
+    http = make_app(OTP_LIMIT_START_PER_PHONE="1 per hour", **ROOMY).test_client()
+    http.post("/otp/start", json={"phone": "+41791112901"}, headers=auth)
+    refused = http.post("/otp/start", json={"phone": "+41791112901"}, headers=auth)
+    assert refused.status_code == 429 and refused.get_json()["reason"] == "start_per_phone"
+    assert refused.headers["X-RateLimit-Limit"] == "1"
+    assert int(refused.headers["Retry-After"]) > 3000

@@ -30,6 +30,11 @@ def _match(presented: str, keys: dict[str, str]) -> str | None:
     return found
 
 
+def admin_key_name(presented: str) -> str | None:
+    """The name of the admin key presented (the web console's sign-in form), or None."""
+    return _match(presented, current_app.extensions["otp"].settings.admin_keys)
+
+
 def _presented_key() -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -9,6 +9,9 @@ that cannot be checked refuses the request (503 store_unavailable), never lets i
 
 from __future__ import annotations
 
+import time
+
+import redis
 from flask import Flask, current_app, g
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
@@ -17,7 +20,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.config import Settings
 from service.storage import limiter_storage_uri
 
-limiter = Limiter(key_func=get_remote_address, strategy="moving-window", headers_enabled=True,
+# Flask-Limiter's own headers are off: it would read the window back from Redis on every
+# response (one more round trip each) and raise after the view if Redis failed meanwhile.
+# Refusals get Retry-After and the RateLimit headers from _refusal_headers instead.
+limiter = Limiter(key_func=get_remote_address, strategy="moving-window", headers_enabled=False,
                   swallow_errors=False, in_memory_fallback_enabled=False, key_prefix="otp-lim")
 
 
@@ -25,7 +31,7 @@ def _settings() -> Settings:
     return current_app.extensions["otp"].settings
 
 
-def _on_breach(name: str):
+def on_breach(name: str):
     """Name the limit for the problem body (``reason``) and count the hit."""
 
     def record(request_limit: RequestLimit) -> None:
@@ -36,24 +42,32 @@ def _on_breach(name: str):
 
 
 per_client = limiter.shared_limit(lambda: _settings().limit_per_client, scope="per_client",
-                                  key_func=lambda: g.client, on_breach=_on_breach("per_client"))
+                                  key_func=lambda: g.client, on_breach=on_breach("per_client"))
 start_per_ip = limiter.limit(lambda: _settings().limit_start_per_ip, scope="start_per_ip",
-                             key_func=get_remote_address, on_breach=_on_breach("start_per_ip"))
+                             key_func=get_remote_address, on_breach=on_breach("start_per_ip"))
 
 
-def _retry_after_only_on_refusals(response):
-    """Flask-Limiter puts its window's reset into Retry-After on every response and raises
-    ours to it; Retry-After belongs only to refusals, and ours is the exact wait."""
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
-    elif g.get("retry_after"):
-        response.headers["Retry-After"] = g.retry_after
+def _refusal_headers(response):
+    """Retry-After and the RateLimit headers on a refusal by Flask-Limiter."""
+    current = limiter.current_limit if g.get("limit_name") else None
+    if response.status_code != 429 or current is None:
+        return response
+    try:
+        reset = current.reset_at
+    except redis.RedisError:
+        reset = int(time.time()) + 60  # the refusal stands; the wait is a fair guess
+    response.headers.update(rate_limit_headers(current.limit.amount, reset))
     return response
 
 
+def rate_limit_headers(amount: int, reset_at: float) -> dict[str, str]:
+    wait = max(1, int(reset_at - time.time() + 0.999))
+    return {"Retry-After": str(wait), "X-RateLimit-Limit": str(amount),
+            "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset_at))}
+
+
 def init_app(app: Flask, settings: Settings) -> None:
-    # registered before the limiter's own hook, so it runs after it
-    app.after_request(_retry_after_only_on_refusals)
+    app.after_request(_refusal_headers)
     app.config.update(
         RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis_url),
         RATELIMIT_STORAGE_OPTIONS=({"socket_timeout": settings.redis_timeout,

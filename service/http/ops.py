@@ -6,6 +6,7 @@ from importlib import resources
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from service import metrics
 from service.errors import ServiceError
 
 bp = Blueprint("ops", __name__)
@@ -37,3 +38,10 @@ def openapi():
     """The OpenAPI 3.1 description of this service."""
     text = resources.files("service").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return Response(text, mimetype="application/yaml")
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    """Prometheus metrics in the text exposition format (summed over gunicorn workers)."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)

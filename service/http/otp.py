@@ -15,7 +15,7 @@ from service.http.problems import problem_response
 from service.verification.service import StartRequest
 
 bp = Blueprint("otp", __name__, url_prefix="/otp")
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY = re.compile(r"\A[\x21-\x7e]{1,255}\Z")
 # Answers worth replaying; others (busy, limited, gateway trouble) changed nothing.
 NOT_RECORDED = {409, 429}
 

@@ -33,8 +33,6 @@ def problem_response(problem: dict, headers=None) -> Response:
 
 
 def _service_error(e: ServiceError) -> Response:
-    if "Retry-After" in e.headers:
-        g.retry_after = e.headers["Retry-After"]
     return problem_response(e.to_problem(), e.headers)
 
 

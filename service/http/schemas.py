@@ -69,7 +69,7 @@ class CheckSchema(StrictSchema):
 
 class UnlockSchema(StrictSchema):
     unlock_code = fields.String(required=True, validate=[validate.Length(1, 32),
-                                                         validate.Regexp(r"^[0-9A-Za-z]+$")])
+                                                         validate.Regexp(r"\A[0-9A-Za-z]+\Z")])
 
 
 START = StartSchema()

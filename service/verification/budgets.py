@@ -108,7 +108,7 @@ class PhoneLimits:
         if not breaker:
             reset = self.strategy.get_window_stats(item, "otp", kind, scope).reset_time
             raise RateLimited(f"Too many requests for this phone number ({item}).",
-                              max(1.0, reset - time.time()), kind)
+                              max(1.0, reset - time.time()), kind, limit=item.amount)
         hold = item.get_expiry()
         until_ms = (time.time() + hold) * 1000
         if self.redis.set(self._breaker_key(kind, scope), f"{until_ms:.0f}", nx=True,
@@ -116,4 +116,4 @@ class PhoneLimits:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
             self.on_event("breaker_tripped", kind=kind)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", hold,
-                          f"{kind}_budget")
+                          f"{kind}_budget", limit=item.amount)

@@ -16,7 +16,7 @@ TEMPLATES = {
     "it": "Il suo codice di verifica è <VERIFICATIONCODE>. È valido {minutes} minuti. "
           "Non lo comunichi a nessuno.",
 }
-LOCALE_PATTERN = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$")
+LOCALE_PATTERN = re.compile(r"\A[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}\Z")
 
 
 def language(locale: str | None) -> str:

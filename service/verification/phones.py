@@ -14,7 +14,7 @@ from phonenumbers import PhoneNumberType
 
 from service.verification.errors import CountryNotAllowed, InvalidPhone, PhoneNotSmsCapable
 
-_SPELLING = re.compile(r"^[0-9+() .\-/]{3,32}$")
+_SPELLING = re.compile(r"\A[0-9+() .\-/]{3,32}\Z")
 SMS_CAPABLE = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed line",

@@ -1,0 +1,111 @@
+"""Admin API: sender ids, credits, any verification, lockouts and the audit log.
+
+Every route needs an admin key; the work (and its audit entry) is in :mod:`service.admin_ops`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, current_app, g, jsonify, request
+from marshmallow import ValidationError, fields, validate
+
+from service.admin_ops import AdminOps
+from service.audit import CURSOR
+from service.gateway import OriginatorState
+from service.http import schemas
+from service.http.auth import admin_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+class LockoutSchema(schemas.StrictSchema):
+    phone = fields.String(required=True, validate=validate.Length(1, 32))
+
+
+class AuditQuery(schemas.StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    before = fields.String(validate=validate.Regexp(CURSOR))
+
+
+LOCKOUT = LockoutSchema()
+AUDIT_QUERY = AuditQuery()
+
+
+def _ops() -> AdminOps:
+    return current_app.extensions["otp_admin"]
+
+
+@bp.get("/originators/<originator>")
+@admin_required
+def originator_status(originator: str):
+    """Whether a sender id may be used (CheckOriginatorAuthorization)."""
+    return jsonify(_ops().originator_status(g.admin, originator).public())
+
+
+@bp.post("/originators/<originator>/unlock-code")
+@admin_required
+def request_unlock_code(originator: str):
+    """Have the gateway text an unlock code to a numeric sender id (202 when one was sent)."""
+    schemas.load_json(schemas.EMPTY, optional=True)
+    status = _ops().request_unlock_code(g.admin, originator)
+    return jsonify(status.public()), 202 if status.state is OriginatorState.PENDING else 200
+
+
+@bp.post("/originators/<originator>/unlock")
+@admin_required
+def unlock_originator(originator: str):
+    """Unlock a numeric sender id with the code the gateway texted to it."""
+    body = schemas.load_json(schemas.UNLOCK)
+    return jsonify(_ops().unlock_originator(g.admin, originator, body["unlock_code"]).public())
+
+
+@bp.get("/originator")
+@admin_required
+def configured_originator():
+    """The configured sender id (ASPSMS_ORIGINATOR) and whether it may be used."""
+    return jsonify(_ops().configured_originator_status(g.admin).public())
+
+
+@bp.get("/credits")
+@admin_required
+def credits():
+    """The gateway account's credits (CheckCredits)."""
+    return jsonify(credits=_number(_ops().account_credits(g.admin)))
+
+
+@bp.get("/verifications/<verification_id>")
+@admin_required
+def verification(verification_id: str):
+    """Any client's verification, with the client's name."""
+    return jsonify(_ops().verification(g.admin, verification_id))
+
+
+@bp.post("/lockouts/clear")
+@admin_required
+def clear_lockout():
+    """Forget a phone number's consecutive wrong codes and lift its lock."""
+    body = schemas.load_json(LOCKOUT)
+    return jsonify(_ops().clear_lockout(g.admin, body["phone"]))
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    """The audit log, newest first; pass ``next`` as ``before`` for the following page."""
+    query = _query(AUDIT_QUERY)
+    entries, cursor = _ops().audit_page(g.admin, query["limit"], query.get("before"))
+    return jsonify(entries=[entry.public() for entry in entries], next=cursor)
+
+
+def _number(value: Decimal) -> int | float:
+    # A JSON number, not Flask's default string for Decimal.
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _query(schema: schemas.StrictSchema) -> dict:
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as e:
+        raise schemas.ValidationFailed("Some query parameters are invalid.",
+                                       errors=e.messages) from None

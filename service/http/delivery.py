@@ -1,0 +1,20 @@
+"""The gateway's delivery notifications: no client key, the URL's signature authenticates."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from service.verification.errors import VerificationNotFound
+
+bp = Blueprint("delivery", __name__)
+
+
+@bp.route("/delivery/<verification_id>/<event>", methods=["GET", "POST"])
+def notification(verification_id: str, event: str):
+    """Record a delivery notification from the gateway (signed URL; GET or POST)."""
+    notifier = current_app.extensions["otp"].verifications.notifier
+    if notifier is None:
+        raise VerificationNotFound("Delivery notifications are not configured.")
+    # the tags are in the URL; a POST body, if the gateway sends one, is never read
+    notifier.receive(verification_id, event, request.args)
+    return Response(status=204)

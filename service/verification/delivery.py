@@ -1,0 +1,289 @@
+"""Delivery notifications (REFERENCE.md §6): signed callback URLs and a TRN for every send,
+the statuses they report applied to the verification, and the inquiry fallback. No Flask.
+
+A callback URL names a verification, the send it belongs to and what it reports, and
+carries a truncated HMAC-SHA256 (a key derived from OTP_SECRET) over exactly that, so a
+status cannot be forged and a URL for one verification, send or kind is refused for any
+other. The gateway fills in the tags:
+
+    {OTP_PUBLIC_URL}/delivery/{id}/{kind}{send}?s={sig}&st=<DST>&r=<RSN>&t=<DSCTSUTC>
+
+With the longest OTP_PUBLIC_URL (80 characters) and send 10 that is 178 characters; the
+gateway takes 200 (§6.4). Every send also carries a TRN, with or without OTP_PUBLIC_URL,
+so `aspsms-verify delivery poll` can inquire sends whose callbacks never came. The TRN
+spells the verification id and send number in [A-Za-z0-9] (§5.3), so no mapping is stored.
+Sends without a final status wait in one sorted set scored by send time (no SCAN).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.errors import ServiceError
+from service.verification.errors import VerificationNotFound
+from service.verification.store import ID_PATTERN, RETENTION_MS, VerificationStore, store_call
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "otp:delivery:pending"
+# a verification's record is gone by then: validity (≤ 60 min) plus retention
+PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
+MAX_URL_LENGTH = 200  # REFERENCE §6.4
+SIGNATURE_CHARS = 22  # 132 bits of the HMAC, base64url
+KINDS = {"d": "delivered", "b": "buffered", "f": "failed"}
+URL_ARGUMENTS = {"url_delivery": "d", "url_buffered": "b", "url_non_delivery": "f"}
+# What each URL may report (§6.2); -1 on the non-delivery URL is a rejection.
+DST_FOR_KIND = {"d": ("0",), "b": ("1",), "f": ("2", "-1")}
+STATUS_FOR_DST = {0: "delivered", 1: "buffered", 2: "failed"}  # -1: nothing to say yet
+FINAL = ("delivered", "failed")
+EVENT = re.compile(r"\A([dbf])([1-9][0-9]?)\Z")
+TRN = re.compile(r"\A([0-9a-f]{4})([0-9a-f]{32})x([1-9][0-9]?)\Z")
+REASON = re.compile(r"\A[0-9]{3}\Z")
+
+
+def _codes(first: int, last: int, text: str, family: str) -> dict[str, tuple[str, str]]:
+    return {f"{code:03d}": (text, family) for code in range(first, last + 1)}
+
+
+# Reason codes and their labels, REFERENCE.md §6.3 (GSM/MAP); the family is the metrics'
+# reason class: the subscriber's side, the networks', our sender id, or the message itself.
+REASONS: dict[str, tuple[str, str]] = {
+    "000": ("unknown subscriber", "subscriber"),
+    **_codes(1, 8, "service temporarily unavailable", "network"),
+    "009": ("illegal error code", "network"), "010": ("network time-out", "network"),
+    "030": ("originator not authorized", "originator"),
+    "031": ("originator already authorized", "originator"),
+    "100": ("facility not supported", "network"), "101": ("unknown subscriber", "subscriber"),
+    "102": ("facility not provided", "network"), "103": ("call barred", "subscriber"),
+    "104": ("operation barred", "subscriber"), "105": ("SC congestion", "network"),
+    "106": ("facility not supported", "network"),
+    "107": ("absent subscriber (phone off or out of coverage)", "subscriber"),
+    "108": ("delivery failure (memory full, or validity expired)", "subscriber"),
+    "109": ("SC congestion", "network"), "110": ("protocol error", "network"),
+    "111": ("MS not equipped", "subscriber"), "112": ("unknown SC", "network"),
+    "113": ("SC congestion", "network"), "114": ("illegal MS", "subscriber"),
+    "115": ("MS not a subscriber", "subscriber"), "116": ("error in MS", "subscriber"),
+    "117": ("SMS lower layer not provisioned", "subscriber"),
+    "118": ("system failure", "network"), "119": ("PLMN system failure", "network"),
+    "120": ("HLR system failure", "network"), "121": ("VLR system failure", "network"),
+    "122": ("previous VLR system failure", "network"),
+    "123": ("controlling MSC system failure", "network"),
+    "124": ("VMSC system failure", "network"), "125": ("EIR system failure", "network"),
+    "126": ("system failure", "network"), "127": ("unexpected data value", "network"),
+    "200": ("error in service-centre address", "message"),
+    "201": ("invalid absolute validity period", "message"),
+    "202": ("message exceeds maximum", "message"),
+    "203": ("unable to unpack GSM message", "message"),
+    "204": ("unable to convert to IA5 alphabet", "message"),
+    "205": ("invalid validity-period format", "message"),
+    "206": ("invalid destination address", "message"),
+    "207": ("duplicate message submit", "message"),
+    "208": ("invalid message-type indicator", "message"),
+}
+
+
+class InvalidSignature(ServiceError):
+    status, code, title = 403, "invalid_signature", "Missing or wrong signature"
+
+
+class InvalidNotification(ServiceError):
+    status, code, title = 422, "validation_failed", "Request validation failed"
+
+
+@dataclass(frozen=True)
+class Report:
+    """One statement about one send of a verification."""
+
+    verification_id: str
+    send: int
+    status: str  # submitted | buffered | delivered | failed
+    reason: str = ""
+    at_ms: int | None = None
+
+
+def describe(status: str, reason: str) -> tuple[str, str]:
+    """(meaning, reason class) of a reason code; "000" with a delivery is no error (§6.3)."""
+    if not reason or status in ("submitted", "delivered"):
+        return "", "none"
+    return REASONS.get(reason, ("", "unknown"))
+
+
+def trn_for(verification_id: str, send: int) -> str:
+    """The id's tag and random bytes in hex, then the send number: [a-fx0-9] only."""
+    tag, rest = verification_id[3:7], verification_id[7:]
+    return f"{tag}{base64.urlsafe_b64decode(rest + '==').hex()}x{send}"
+
+
+def parse_trn(trn: str) -> tuple[str, int] | None:
+    match = TRN.match(trn)
+    if match is None:
+        return None
+    rest = base64.urlsafe_b64encode(bytes.fromhex(match.group(2))).decode().rstrip("=")
+    return f"vf_{match.group(1)}{rest}", int(match.group(3))
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+
+
+def _moment_ms(stamp: str) -> int | None:
+    """An ISO 8601 time (the gateway's <DSCTSUTC>, UTC when it names no zone), else None."""
+    try:
+        return _ms(datetime.fromisoformat(stamp))
+    except ValueError:
+        return None
+
+
+class DeliveryNotifier:
+    def __init__(self, store: VerificationStore, secret: bytes, public_url: str | None, *,
+                 events=None, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.public_url = public_url
+        self._key = hmac.new(secret, b"aspsms-verify delivery url", hashlib.sha256).digest()
+        self._events = events or (lambda *args, **kwargs: None)
+        self._clock = clock
+        if events is not None:
+            events.subscribe(self._on_event)
+
+    # -- sending -------------------------------------------------------------------------
+    def urls_for(self, verification) -> dict[str, str]:
+        """Keyword arguments for AspsmsClient.send_token_sms: the TRN, and signed URLs."""
+        send = verification.send_count
+        arguments = {"trn": trn_for(verification.id, send)}
+        if self.public_url:
+            for name, kind in URL_ARGUMENTS.items():
+                arguments[name] = self._url(verification.id, f"{kind}{send}")
+        return arguments
+
+    def _url(self, verification_id: str, event: str) -> str:
+        return (f"{self.public_url}/delivery/{verification_id}/{event}"
+                f"?s={self.signature(verification_id, event)}&st=<DST>&r=<RSN>&t=<DSCTSUTC>")
+
+    def signature(self, verification_id: str, event: str) -> str:
+        mac = hmac.new(self._key, f"{verification_id}/{event}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
+
+    def _on_event(self, name: str, **details) -> None:
+        verification = details.get("verification")
+        if name == "sent" and verification is not None and not verification.test:
+            self.track(verification)
+
+    def track(self, verification) -> None:
+        """Remember a send as awaiting its final status; a resend starts over at submitted."""
+        send, now = verification.send_count, self._now_ms()
+
+        def remember(pipe):
+            pipe.zadd(PENDING_KEY, {trn_for(verification.id, send): now})
+            if send > 1:  # the earlier send's status no longer describes this verification
+                pipe.zrem(PENDING_KEY, trn_for(verification.id, send - 1))
+            pipe.zremrangebyscore(PENDING_KEY, "-inf", now - PENDING_HORIZON_MS)
+            pipe.pexpire(PENDING_KEY, PENDING_HORIZON_MS)  # every key has a TTL
+
+        self._pending(remember)
+        if send > 1:
+            self.apply(Report(verification.id, send, "submitted"))
+
+    # -- receiving -----------------------------------------------------------------------
+    def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> str:
+        """Check a callback's signature and tags, then apply it; raises a ServiceError."""
+        report = self.verify(verification_id, event, tags)
+        decision = self.apply(report)
+        if decision == "not_found":
+            raise VerificationNotFound("No such verification.")
+        return decision
+
+    def verify(self, verification_id: str, event: str, tags: Mapping[str, str]) -> Report:
+        match = EVENT.match(event)
+        expected = (self.signature(verification_id, event)
+                    if match and ID_PATTERN.match(verification_id) else "")
+        presented = tags.get("s", "")
+        if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise InvalidSignature("This notification URL is not one we signed.")
+        kind, send = match.group(1), int(match.group(2))
+        dst, reason, stamp = tags.get("st", ""), tags.get("r", ""), tags.get("t", "")
+        problems = {}
+        if dst not in DST_FOR_KIND[kind]:
+            problems["st"] = [f"must be one of {', '.join(DST_FOR_KIND[kind])} on this URL."]
+        if reason and not REASON.match(reason):
+            problems["r"] = ["must be a three-digit reason code."]
+        at_ms = _moment_ms(stamp) if stamp else self._now_ms()
+        if at_ms is None:
+            problems["t"] = ["must be an ISO 8601 time."]
+        if problems:
+            raise InvalidNotification("The notification's values are malformed.",
+                                      errors=problems)
+        return Report(verification_id, send, KINDS[kind], reason, at_ms)
+
+    def apply(self, report: Report) -> str:
+        """Record a report (the script orders them); updated, unchanged, stale or not_found."""
+        text, family = describe(report.status, report.reason)
+        decision, _ = self.store.record_delivery(
+            report.verification_id, send=report.send, status=report.status,
+            reason=report.reason, reason_text=text, at_ms=report.at_ms)
+        trn = trn_for(report.verification_id, report.send)
+        if decision in ("stale", "not_found") or (decision == "updated"
+                                                 and report.status in FINAL):
+            self._pending(lambda pipe: pipe.zrem(PENDING_KEY, trn))
+        if decision == "updated" and report.status != "submitted":
+            log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
+                     family)
+            self._events("delivery", status=report.status, reason_class=family)
+        return decision
+
+    # -- the inquiry fallback ------------------------------------------------------------
+    def poll(self, gateway, *, older_than: float, batch: int, max_age: float) -> dict:
+        """Inquire sends without a final status older than ``older_than`` seconds."""
+        now = self._now_ms()
+        oldest, newest = now - int(max_age * 1000), now - int(older_than * 1000)
+        expired = self._redis(lambda r: r.zremrangebyscore(PENDING_KEY, "-inf", f"({oldest}"))
+        due = self._redis(lambda r: r.zrangebyscore(PENDING_KEY, oldest, newest))
+        wanted = [trn for trn in due if self._still_open(trn)]
+        updated = 0
+        for first in range(0, len(wanted), batch):
+            rows = gateway.inquire_delivery_notifications(wanted[first:first + batch])
+            updated += sum(self._apply_row(row) == "updated" for row in rows)
+        return {"due": len(due), "inquired": len(wanted), "updated": updated,
+                "expired": expired}
+
+    def _still_open(self, trn: str) -> bool:
+        """Whether the send still lacks a final status; forgets those that do not."""
+        parsed = parse_trn(trn)
+        data = self.store.read(parsed[0]) if parsed else None
+        if data is not None:
+            known = int(data.get("delivery_send") or 1)  # creation describes send 1
+            if known < parsed[1] or (known == parsed[1] and data.get("delivery") not in FINAL):
+                return True
+        self._pending(lambda pipe: pipe.zrem(PENDING_KEY, trn))
+        return False
+
+    def _apply_row(self, row) -> str:
+        parsed = parse_trn(row.transaction_reference_number)
+        status = STATUS_FOR_DST.get(row.delivery_status)
+        if parsed is None or status is None:
+            return "skipped"
+        reason = row.reason_code if REASON.match(row.reason_code) else ""
+        moment = row.notification_date or row.submission_date
+        at_ms = _ms(moment) if moment else self._now_ms()
+        return self.apply(Report(parsed[0], parsed[1], status, reason, at_ms))
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @store_call
+    def _redis(self, command):
+        return command(self.store.redis)
+
+    @store_call
+    def _pending(self, commands) -> None:
+        pipe = self.store.redis.pipeline(transaction=False)
+        commands(pipe)
+        pipe.execute()

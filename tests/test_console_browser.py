@@ -1,0 +1,166 @@
+"""The admin console in a real headless Chromium (Debian's), driven by Playwright.
+
+The app serves on a free loopback port against a real redis-server and the simulator; each
+step leaves a screenshot in tests/artifacts/console/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="Playwright is not installed (pip install -e '.[test]')")
+
+CHROMIUM = "/usr/bin/chromium"
+# No sandbox: CI runs as root. The rest keeps Chromium off the network and quiet.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
+NUMERIC = "+41791234567"
+NUMERIC_MASKED = "+417******67"
+PAPER = "rgb(244, 246, 249)"  # console.css's page background: the stylesheet was applied
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                       reason=f"Debian's chromium is not installed at {CHROMIUM} "
+                              "(scripts/test installs it with apt-get)"),
+]
+
+
+@pytest.fixture
+def base_url(app):
+    """The app under werkzeug's threaded server on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS, headless=True, viewport={"width": 1200, "height": 760})
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """A fresh tab without cookies; the test fails if the page breaks its own CSP."""
+    browser.clear_cookies()
+    tab = browser.new_page()
+    tab.set_default_timeout(10_000)
+    errors: list[str] = []
+    tab.on("console", lambda message: errors.append(message.text)
+           if "Content Security Policy" in message.text else None)
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    tab.close()
+    assert errors == []
+
+
+def shot(page, name: str) -> None:
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PAPER
+    assert "{{" not in page.content() and "{%" not in page.content()
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def sign_in(page, base_url: str, key: str) -> None:
+    page.goto(base_url + "/admin/")
+    page.fill("#key", key)
+    button(page, "Sign in").click()
+
+
+def test_an_admin_signs_in_unlocks_a_numeric_sender_and_finds_it_in_the_audit_log(
+        page, base_url, simulator):
+    page.goto(base_url + "/admin/")
+    assert page.url == base_url + "/admin/console/sign-in"
+    shot(page, "01-sign-in")
+
+    sign_in(page, base_url, ADMIN_KEY)
+    assert page.url == base_url + "/admin/"
+    assert page.inner_text("#credits .figure").startswith("1000000")
+    assert "Signed in as ops" in page.inner_text("header")
+    shot(page, "02-overview-credits")
+
+    page.click("nav >> text=Sender ids")
+    page.fill("#originator", NUMERIC)
+    button(page, "Check").click()
+    assert page.inner_text("#state") == "not authorized"
+    shot(page, "03-check-not-authorized")
+
+    button(page, "Send unlock code").click()
+    assert f"An unlock code is on its way to {NUMERIC}" in page.inner_text("main")
+    shot(page, "04-unlock-code-sent")
+
+    code = last_code(simulator, NUMERIC)
+    page.fill("#unlock_code", "1" + code[1:] if code[0] != "1" else "2" + code[1:])
+    button(page, "Unlock").click()
+    assert "The gateway refused this unlock code." in page.inner_text(".message.error")
+    assert "unlock_code_rejected" in page.inner_text(".message.error")
+    shot(page, "05-wrong-unlock-code-rejected")
+
+    page.fill("#unlock_code", code)
+    button(page, "Unlock").click()
+    assert page.inner_text("#state") == "authorized"
+    assert f"{NUMERIC} is authorized" in page.inner_text(".message.ok")
+    button(page, "Check").click()
+    assert page.inner_text("#state") == "authorized"
+    shot(page, "06-authorized")
+
+    page.click("nav >> text=Audit log")
+    rows = [row.split("\t") for row in page.locator("table.audit tbody tr").all_inner_texts()]
+    actions = [(row[1], row[2], row[3], row[4]) for row in rows]
+    assert actions[:5] == [
+        ("ops", "originator.check", NUMERIC_MASKED, "authorized"),
+        ("ops", "originator.unlock", NUMERIC_MASKED, "authorized"),
+        ("ops", "originator.unlock", NUMERIC_MASKED, "unlock_code_rejected"),
+        ("ops", "originator.unlock_code", NUMERIC_MASKED, "pending"),
+        ("ops", "originator.check", NUMERIC_MASKED, "not_authorized"),
+    ]
+    assert NUMERIC not in page.content()
+    shot(page, "07-audit-log")
+
+
+@pytest.mark.parametrize("key", ["not-an-admin-key-0123", CLIENT_KEY])
+def test_a_wrong_key_is_refused(page, base_url, key):
+    sign_in(page, base_url, key)
+    assert page.url == base_url + "/admin/console/sign-in"
+    assert "That is not an admin key." in page.inner_text(".message.error")
+    if key == CLIENT_KEY:
+        shot(page, "08-wrong-key-refused")
+    page.goto(base_url + "/admin/")
+    assert page.url == base_url + "/admin/console/sign-in"
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(page, base_url, simulator):
+    sign_in(page, base_url, ADMIN_KEY)
+    page.goto(f"{base_url}/admin/console/originators?originator=%2B41791234567")
+    form = page.locator("form[action$='/unlock-code']")
+    form.locator("input[name=csrf_token]").evaluate("input => input.remove()")
+    form.locator("button").click()
+    assert "The CSRF token is missing." in page.inner_text(".message.error")
+    assert "Nothing was done" in page.inner_text(".message.error")
+    shot(page, "09-csrf-refused")
+    messages = requests.get(simulator.url + "/_sim/messages", timeout=5).json()
+    assert [m for m in messages if m["recipient"] == NUMERIC] == []

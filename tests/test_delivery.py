@@ -1,0 +1,317 @@
+"""Delivery notifications end to end: the simulator calls our signed URLs over HTTP, the app
+serves them on a loopback port, and the poll command inquires the sends whose calls were lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from service import cli
+from service.verification.delivery import parse_trn, trn_for
+from tests.conftest import CLIENT_KEY, service_env
+from tests.helpers import free_port, wait_for
+
+PHONE, OTHER = "+41791234567", "+41791234568"
+WHEN = "2024-05-01T10:00:00Z"
+AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
+
+
+@dataclass
+class Live:
+    base: str
+    app: object
+
+    @property
+    def services(self):
+        return self.app.extensions["otp"]
+
+    def start(self, phone=PHONE) -> dict:
+        response = self.app.test_client().post("/otp/start", json={"phone": phone},
+                                               headers=AUTH)
+        assert response.status_code in (200, 201), response.get_json()
+        return response.get_json()
+
+    def read(self, vid: str) -> dict:
+        return self.app.test_client().get(f"/otp/verifications/{vid}", headers=AUTH).get_json()
+
+    def record(self, vid: str) -> dict:
+        return self.services.store.read(vid)
+
+    def urls(self, vid: str, send: int | None = None) -> dict:
+        verification = self.services.verifications.read("acme", vid)
+        if send is not None:
+            verification = dataclasses.replace(verification, send_count=send)
+        return self.services.verifications.notifier.urls_for(verification)
+
+
+@pytest.fixture
+def make_live(make_app):
+    servers = []
+
+    def factory(**overrides: str) -> Live:
+        port = free_port()
+        app = make_app(**{"OTP_PUBLIC_URL": f"http://127.0.0.1:{port}", **overrides})
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return Live(f"http://127.0.0.1:{port}", app)
+
+    yield factory
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def live(make_live):
+    return make_live()
+
+
+def outcomes(simulator, delay=None, **numbers):
+    """`outcomes(sim, PHONE=("failed", "107"))`-style: number → (outcome, reason)."""
+    spec = {"numbers": {number: {"outcome": kind, **({"reason": reason} if reason else {})}
+                        for number, (kind, reason) in numbers.items()}}
+    if delay is not None:
+        spec["delay"] = delay
+    requests.post(simulator.url + "/_sim/delivery", json=spec, timeout=5).raise_for_status()
+
+
+def fill(url: str, st: str, r: str = "000", t: str = WHEN) -> str:
+    return url.replace("<DST>", st).replace("<RSN>", r).replace("<DSCTSUTC>", t)
+
+
+def delivery_of(live, vid):
+    body = live.read(vid)
+    return body["delivery_status"], body["delivery_reason"], body["delivery_reason_text"]
+
+
+# -- the gateway's callbacks ----------------------------------------------------------------
+def test_a_delivered_sms_shows_on_the_verification_within_a_second(live, simulator):
+    vid = live.start()["id"]
+    wait_for(lambda: live.read(vid)["delivery_status"] == "delivered", timeout=1.0)
+    body = live.read(vid)
+    assert body["delivery_reason"] == "000" and body["delivery_reason_text"] is None
+    assert body["delivery_updated_at"].endswith("Z")
+
+
+def test_a_failed_sms_shows_its_reason_and_counts_one_delivery_event(live, simulator):
+    seen = []
+    live.services.events.subscribe(
+        lambda name, **details: seen.append(details) if name == "delivery" else None)
+    outcomes(simulator, **{PHONE: ("failed", "107")})
+    vid = live.start()["id"]
+    wait_for(lambda: live.read(vid)["delivery_status"] == "failed", timeout=1.0)
+    assert delivery_of(live, vid) == (
+        "failed", "107", "absent subscriber (phone off or out of coverage)")
+    assert seen == [{"status": "failed", "reason_class": "subscriber"}]
+
+
+def test_buffered_then_delivered_shows_both_in_order(live, simulator):
+    outcomes(simulator, delay=0.3, **{PHONE: ("buffered_then_delivered", "107")})
+    vid = live.start()["id"]
+    seen = []
+
+    def delivered():
+        state = delivery_of(live, vid)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        return state[0] == "delivered"
+
+    wait_for(delivered, timeout=1.0, interval=0.02)
+    assert seen[0][0] == "submitted"
+    assert ("buffered", "107", "absent subscriber (phone off or out of coverage)") in seen
+    assert seen[-1] == ("delivered", "000", None)
+
+
+def test_a_replayed_or_late_callback_changes_nothing(live, simulator):
+    vid = live.start()["id"]
+    wait_for(lambda: live.read(vid)["delivery_status"] == "delivered", timeout=1.0)
+    before, urls = live.record(vid), live.urls(vid)
+    again = requests.get(fill(urls["url_delivery"], "0"), timeout=5)
+    late = requests.get(fill(urls["url_buffered"], "1", "107"), timeout=5)
+    assert (again.status_code, late.status_code) == (204, 204)
+    assert live.record(vid) == before
+
+
+def test_the_endpoint_accepts_a_post_and_answers_with_an_empty_204(live, simulator):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    url = fill(live.urls(vid)["url_non_delivery"], "2", "206")
+    response = requests.post(url, data={"ignored": "body"}, timeout=5)
+    assert response.status_code == 204 and response.content == b""
+    assert delivery_of(live, vid) == ("failed", "206", "invalid destination address")
+
+
+def test_a_callback_after_the_verification_ended_still_updates_its_delivery(live, simulator):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    live.app.test_client().post(f"/otp/verifications/{vid}/cancel", headers=AUTH)
+    response = requests.get(fill(live.urls(vid)["url_delivery"], "0"), timeout=5)
+    assert response.status_code == 204
+    body = live.read(vid)
+    assert body["status"] == "canceled" and body["phone"] != PHONE
+    assert body["delivery_status"] == "delivered"
+
+
+def test_a_resend_starts_over_and_a_late_report_on_the_first_send_is_stale(
+        make_live, simulator):
+    live = make_live(OTP_RESEND_COOLDOWN="0")
+    outcomes(simulator, delay=0.3)
+    vid = live.start()["id"]
+    wait_for(lambda: live.read(vid)["delivery_status"] == "delivered", timeout=1.0)
+    resent = live.start()
+    assert resent["send_count"] == 2 and resent["delivery_status"] == "submitted"
+    wait_for(lambda: live.read(vid)["delivery_status"] == "delivered", timeout=1.0)
+    before = live.record(vid)
+    late = requests.get(fill(live.urls(vid, send=1)["url_non_delivery"], "2", "107"), timeout=5)
+    assert late.status_code == 204 and live.record(vid) == before
+
+
+# -- refusals -------------------------------------------------------------------------------
+def _flip(signature: str) -> str:
+    return signature[:-1] + ("A" if signature[-1] != "A" else "B")
+
+
+FORGERIES = {
+    "tampered signature": lambda mine, theirs: re.sub(
+        r"s=([^&]+)", lambda m: "s=" + _flip(m.group(1)), mine["url_delivery"]),
+    "another verification's signature": lambda mine, theirs: theirs["url_delivery"].replace(
+        re.search(r"/(vf_[^/]+)/", theirs["url_delivery"]).group(1),
+        re.search(r"/(vf_[^/]+)/", mine["url_delivery"]).group(1)),
+    "unsigned": lambda mine, theirs: re.sub(r"s=[^&]+&", "", mine["url_delivery"]),
+    "empty signature": lambda mine, theirs: re.sub(r"s=[^&]+&", "s=&", mine["url_delivery"]),
+    "another kind's signature": lambda mine, theirs: mine["url_delivery"].replace(
+        "/d1?", "/f1?"),
+    "another send's signature": lambda mine, theirs: mine["url_delivery"].replace(
+        "/d1?", "/d2?"),
+}
+
+
+@pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
+def test_a_forged_callback_is_refused_and_changes_nothing(live, simulator, forge):
+    outcomes(simulator, **{PHONE: ("lost", None), OTHER: ("lost", None)})
+    mine, theirs = live.start(PHONE)["id"], live.start(OTHER)["id"]
+    before = live.record(mine), live.record(theirs)
+    forged = forge(live.urls(mine), live.urls(theirs))
+    response = requests.get(fill(forged, "2" if "/f1?" in forged else "0"), timeout=5)
+    assert response.status_code == 403
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_signature"
+    assert (live.record(mine), live.record(theirs)) == before
+
+
+MALFORMED = [
+    ("st", dict(st="3")),
+    ("st", dict(st="2")),  # a failure reported on the delivered URL
+    ("r", dict(st="0", r="1x7")),
+    ("r", dict(st="0", r="0000")),
+    ("t", dict(st="0", t="yesterday")),
+    ("t", dict(st="0", t="<DSCTSUTC>")),
+]
+
+
+@pytest.mark.parametrize(("field", "values"), MALFORMED)
+def test_a_signed_callback_with_a_malformed_tag_is_refused_with_422(
+        live, simulator, field, values):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    before = live.record(vid)
+    response = requests.get(fill(live.urls(vid)["url_delivery"], **values), timeout=5)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_failed" and field in response.json()["errors"]
+    assert live.record(vid) == before
+
+
+def test_a_signed_callback_for_an_unknown_verification_answers_404(live, simulator):
+    unknown = live.services.store.new_id("0" * 32)
+    signature = live.services.verifications.notifier.signature(unknown, "d1")
+    response = requests.get(f"{live.base}/delivery/{unknown}/d1?s={signature}&st=0&r=000",
+                            timeout=5)
+    assert response.status_code == 404
+    assert response.json()["code"] == "verification_not_found"
+    assert live.services.store.read(unknown) is None
+
+
+# -- what goes to the gateway ---------------------------------------------------------------
+def test_urls_stay_within_200_characters_at_the_longest_public_url_and_tenth_send(
+        make_live, simulator):
+    longest = "http://127.0.0.1:9/"
+    longest += "p" * (80 - len(longest))
+    live = make_live(OTP_PUBLIC_URL=longest, OTP_MAX_SENDS="10", OTP_RESEND_COOLDOWN="0",
+                     OTP_LIMIT_START_PER_PHONE="20 per hour")
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    for _ in range(10):  # the simulator refuses a URL over 200 characters (status 18)
+        body = live.start()
+    assert body["send_count"] == 10
+    urls = live.urls(body["id"])
+    assert set(urls) == {"trn", "url_delivery", "url_buffered", "url_non_delivery"}
+    assert all(150 < len(urls[name]) <= 200 for name in urls if name != "trn")
+
+
+def test_without_a_public_url_no_urls_are_sent_but_each_send_carries_its_trn(
+        make_app, simulator):
+    app = make_app()
+    body = app.test_client().post("/otp/start", json={"phone": PHONE}, headers=AUTH).get_json()
+    verification = app.extensions["otp"].verifications.read("acme", body["id"])
+    assert app.extensions["otp"].verifications.notifier.urls_for(verification) == {
+        "trn": trn_for(body["id"], 1)}
+    message = requests.get(simulator.url + "/_sim/messages", timeout=5).json()[-1]
+    assert re.fullmatch(r"[A-Za-z0-9]+", message["trn"])
+    assert parse_trn(message["trn"]) == (body["id"], 1)
+
+
+# -- the poll fallback ----------------------------------------------------------------------
+@pytest.fixture
+def poll(redis_server, simulator, monkeypatch, capsys):
+    for name, value in service_env(redis_server.url, simulator.url).items():
+        monkeypatch.setenv(name, value)
+
+    def run(*options: str) -> dict:
+        capsys.readouterr()
+        assert cli.main(["delivery", "poll", *options]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    return run
+
+
+def inquiries(simulator) -> int:
+    stats = requests.get(simulator.url + "/_sim/stats", timeout=5).json()
+    return stats["calls"]["InquireDeliveryNotifications"]
+
+
+def gateway_knows(live, vid):
+    rows = live.services.gateway.inquire_delivery_notifications([trn_for(vid, 1)])
+    return rows and rows[-1].delivery_status == 0
+
+
+def test_poll_fills_in_the_status_of_sends_whose_callbacks_were_lost(live, simulator, poll):
+    outcomes(simulator, **{PHONE: ("lost", None), OTHER: ("failed", "107")})
+    lost, failed = live.start(PHONE)["id"], live.start(OTHER)["id"]
+    wait_for(lambda: live.read(failed)["delivery_status"] == "failed", timeout=1.0)
+    wait_for(lambda: gateway_knows(live, lost), timeout=1.0)
+    asked = inquiries(simulator)
+    assert poll("--older-than", "0", "--batch", "1") == {
+        "due": 1, "inquired": 1, "updated": 1, "expired": 0}
+    assert delivery_of(live, lost) == ("delivered", "000", None)
+    assert inquiries(simulator) == asked + 1
+    assert poll("--older-than", "0")["due"] == 0  # a final status leaves the pending set
+
+
+def test_poll_leaves_recent_sends_alone_and_gives_up_very_old_ones(live, simulator, poll):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    asked = inquiries(simulator)
+    assert poll("--older-than", "60")["inquired"] == 0
+    time.sleep(0.01)
+    assert poll("--older-than", "0", "--max-age", "0")["expired"] == 1
+    assert inquiries(simulator) == asked
+    assert live.read(vid)["delivery_status"] == "submitted"
