@@ -65,8 +65,7 @@ def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
 
 
 def _phone_limits(settings: Settings, redis, events: Events) -> PhoneLimits:
-    options = ({"socket_timeout": settings.redis_timeout,
-                "socket_connect_timeout": settings.redis_timeout} if settings.redis_url else {})
+    options = storage.limiter_storage_options(settings.redis_url, settings.redis_timeout)
     return PhoneLimits(
         storage_uri=storage.limiter_storage_uri(settings.redis_url), storage_options=options,
         store_client=redis, secret=settings.secret, on_event=events,

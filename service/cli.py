@@ -89,8 +89,13 @@ def _delivery_poll(args) -> int:
     if settings.redis_url is None:
         raise ConfigError("REDIS_URL", "delivery poll works on the service's Redis")
     services = build_services(settings)
-    summary = services.verifications.notifier.poll(
-        services.gateway, older_than=args.older_than, batch=args.batch, max_age=args.max_age)
+    try:
+        summary = services.verifications.notifier.poll(
+            services.gateway, older_than=args.older_than, batch=args.batch,
+            max_age=args.max_age)
+    finally:
+        services.gateway.close()
+        services.redis.close()
     print(json.dumps(summary))
     return 0
 

@@ -78,7 +78,7 @@ class Settings:
     aspsms_url: str
     aspsms_affiliate_id: str | None
     aspsms_timeout: float
-    redis_url: str | None
+    redis_url: str | None = field(repr=False)  # may hold a password
     redis_timeout: float
     api_keys: Mapping[str, str] = field(repr=False)
     admin_keys: Mapping[str, str] = field(repr=False)

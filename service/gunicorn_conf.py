@@ -23,7 +23,7 @@ from pathlib import Path
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+threads = int(os.environ.get("GUNICORN_THREADS", "64"))
 _gateway_timeout = float(os.environ.get("ASPSMS_TIMEOUT", "10"))
 # a send may wait for one timeout plus two connect retries; keep well above that
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", str(int(_gateway_timeout * 3 + 15))))

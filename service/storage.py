@@ -1,8 +1,17 @@
 """Connections to the state store: Redis in all its forms, or the sandbox's embedded store.
 
 The URL forms are the ones the ``limits`` library understands, so one ``REDIS_URL`` serves
-both the verification state and Flask-Limiter. Socket and connect timeouts are always set
-and the pool is bounded, so an unreachable Redis costs a request at most the timeout.
+both the verification state and Flask-Limiter; ``rediss+cluster://`` and
+``rediss+sentinel://`` add TLS, which ``limits`` spells as an option instead (see
+:func:`limiter_storage_uri` and :func:`limiter_storage_options`). Socket and connect
+timeouts are always set and the pool is bounded, so an unreachable Redis costs a request at
+most the timeout.
+
+No command is retried: a command that timed out may still have run, and running a decision
+script twice would spend an attempt twice or reserve a send twice. A failed call answers
+503 ``store_unavailable`` and the caller repeats the whole request. A broken pooled
+connection is still replaced when it is next taken from the pool, and after a failover the
+next connection asks the sentinels (or the cluster) where the primary now is.
 """
 
 from __future__ import annotations
@@ -10,10 +19,14 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-POOL_SIZE = 64
+POOL_SIZE = 128  # at least the threads of a worker (gunicorn_conf: 64)
+SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel",
+           "rediss+sentinel")
 
 
 def _hosts(netloc: str) -> list[tuple[str, int]]:
@@ -35,25 +48,46 @@ def _auth(netloc: str) -> dict[str, str]:
     return auth
 
 
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
+
+
+def _client_options(parts, timeout: float) -> dict:
+    """Timeouts, credentials (percent-decoded) and TLS, for cluster and sentinel clients."""
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+               **_auth(parts.netloc)}
+    if parts.scheme.startswith("rediss+"):
+        options["ssl"] = True
+    return options
+
+
+def _sentinel_kwargs(options: dict) -> dict:
+    # the sentinels get the same credentials and TLS as the data nodes, as in ``limits``
+    return {**options, "retry": _no_retry()}
+
+
+def _service_name(parts) -> str:
+    return parts.path.strip("/").split("/")[0] or "mymaster"
+
+
 def connect(url: str, timeout: float) -> redis.Redis:
     """A client for ``redis://``, ``rediss://``, ``unix://``, cluster or sentinel URLs."""
-    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
-               "decode_responses": True, "health_check_interval": 30}
     parts = urlsplit(url)
-    if parts.scheme == "redis+cluster":
-        nodes = [ClusterNode(host, port) for host, port in _hosts(parts.netloc)]
-        options.pop("health_check_interval")
-        return RedisCluster(startup_nodes=nodes, max_connections=POOL_SIZE,
-                            **_auth(parts.netloc), **options)
-    if parts.scheme == "redis+sentinel":
-        service = parts.path.strip("/").split("/")[0] or "mymaster"
-        sentinel = Sentinel(_hosts(parts.netloc), sentinel_kwargs={
-            "socket_timeout": timeout, "socket_connect_timeout": timeout}, **options,
-            **_auth(parts.netloc))
-        return sentinel.master_for(service)
-    if parts.scheme not in ("redis", "rediss", "unix"):
+    if parts.scheme not in SCHEMES:
         raise ValueError("REDIS_URL: unsupported scheme " + repr(parts.scheme))
-    return redis.Redis.from_url(url, max_connections=POOL_SIZE, **options)
+    if parts.scheme.endswith("+cluster"):
+        nodes = [ClusterNode(host, port) for host, port in _hosts(parts.netloc)]
+        return RedisCluster(startup_nodes=nodes, max_connections=POOL_SIZE, retry=_no_retry(),
+                            decode_responses=True, **_client_options(parts, timeout))
+    if parts.scheme.endswith("+sentinel"):
+        options = _client_options(parts, timeout)
+        sentinel = Sentinel(_hosts(parts.netloc), sentinel_kwargs=_sentinel_kwargs(options),
+                            **options)
+        return sentinel.master_for(_service_name(parts), decode_responses=True,
+                                   max_connections=POOL_SIZE, health_check_interval=30)
+    return redis.Redis.from_url(url, max_connections=POOL_SIZE, socket_timeout=timeout,
+                                socket_connect_timeout=timeout, decode_responses=True,
+                                health_check_interval=30)
 
 
 def embedded() -> redis.Redis:
@@ -69,4 +103,24 @@ def limiter_storage_uri(url: str | None) -> str:
         return "memory://"
     if url.startswith("unix://"):
         return "redis+unix://" + url[len("unix://"):]
+    if url.startswith(("rediss+cluster://", "rediss+sentinel://")):
+        return "redis+" + url[len("rediss+"):]  # TLS travels as an option
     return url
+
+
+def limiter_storage_options(url: str | None, timeout: float) -> dict:
+    """Storage options for ``limits`` that make it connect exactly as :func:`connect` does.
+
+    ``limits`` passes cluster and sentinel credentials on without percent-decoding them and
+    gives the sentinels no timeout; explicit options take precedence over the URL's.
+    """
+    if url is None:
+        return {}
+    parts = urlsplit(url)
+    if parts.scheme.endswith("+cluster"):
+        return {**_client_options(parts, timeout), "retry": _no_retry()}
+    if parts.scheme.endswith("+sentinel"):
+        options = _client_options(parts, timeout)
+        # every limit is read where it is counted: on the primary, never a lagging replica
+        return {**options, "sentinel_kwargs": _sentinel_kwargs(options), "use_replicas": False}
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}

@@ -69,6 +69,9 @@ def make_live(make_app):
     for server in servers:
         server.shutdown()
         server.server_close()
+        services = server.app.extensions["otp"]
+        services.gateway.close()
+        services.redis.close()  # closed now, not whenever the collector gets to it
 
 
 @pytest.fixture
@@ -111,7 +114,7 @@ def test_a_failed_sms_shows_its_reason_and_counts_one_delivery_event(live, simul
     vid = live.start()["id"]
     wait_for(lambda: live.read(vid)["delivery_status"] == "failed", timeout=1.0)
     assert delivery_of(live, vid) == (
-        "failed", "107", "absent subscriber (phone off or out of coverage)")
+        "failed", "107", "absent subscriber (phone off / out of coverage)")
     assert seen == [{"status": "failed", "reason_class": "subscriber"}]
 
 
@@ -128,7 +131,7 @@ def test_buffered_then_delivered_shows_both_in_order(live, simulator):
 
     wait_for(delivered, timeout=1.0, interval=0.02)
     assert seen[0][0] == "submitted"
-    assert ("buffered", "107", "absent subscriber (phone off or out of coverage)") in seen
+    assert ("buffered", "107", "absent subscriber (phone off / out of coverage)") in seen
     assert seen[-1] == ("delivered", "000", None)
 
 

@@ -70,7 +70,7 @@ def pooled_session() -> requests.Session:
     # Sized for a threaded worker: past requests' default of 10 pooled connections, busy
     # threads would open and drop extra ones instead of reusing them.
     session = requests.Session()
-    adapter = HTTPAdapter(pool_maxsize=32)
+    adapter = HTTPAdapter(pool_maxsize=128)  # at least the threads of a worker
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -18,7 +18,8 @@ from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings
-from service.storage import limiter_storage_uri
+from service.storage import limiter_storage_options, limiter_storage_uri
+from service.verification.store import STORE_ERRORS
 
 # Flask-Limiter's own headers are off: it would read the window back from Redis on every
 # response (one more round trip each) and raise after the view if Redis failed meanwhile.
@@ -54,7 +55,7 @@ def _refusal_headers(response):
         return response
     try:
         reset = current.reset_at
-    except redis.RedisError:
+    except (redis.RedisError, *STORE_ERRORS):
         reset = int(time.time()) + 60  # the refusal stands; the wait is a fair guess
     response.headers.update(rate_limit_headers(current.limit.amount, reset))
     return response
@@ -70,9 +71,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.after_request(_refusal_headers)
     app.config.update(
         RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis_url),
-        RATELIMIT_STORAGE_OPTIONS=({"socket_timeout": settings.redis_timeout,
-                                    "socket_connect_timeout": settings.redis_timeout}
-                                   if settings.redis_url else {}),
+        RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(settings.redis_url,
+                                                          settings.redis_timeout),
     )
     limiter.init_app(app)
     if settings.trusted_proxies:

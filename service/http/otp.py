@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from service.errors import ServiceError
 from service.http import schemas
-from service.http.limits import per_client, start_per_ip
 from service.http.auth import client_required
+from service.http.limits import per_client, start_per_ip
 from service.http.problems import problem_response
 from service.verification.service import StartRequest
 
@@ -48,7 +48,8 @@ def check():
 @per_client
 def status(verification_id: str):
     """Read a verification (kept 24 h after it ends, phone masked)."""
-    return _render(200, {"verification_id": verification_id})
+    verification = _services().verifications.read(g.client, verification_id)
+    return _render(200, {"verification_id": verification_id}, verification)
 
 
 @bp.post("/verifications/<verification_id>/cancel")
@@ -63,20 +64,23 @@ def cancel(verification_id: str):
 
 def _start(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     started = _services().verifications.start(g.client, StartRequest(**body))
-    return (201 if started.created else 200), {"verification_id": started.verification.id}
+    outcome = {"verification_id": started.verification.id}
+    return (201 if started.created else 200), outcome, started.verification
 
 
 def _check(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     verification, valid = _services().verifications.check(
         g.client, body["code"], verification_id=body.get("id"), phone=body.get("phone"))
-    return 200, {"verification_id": verification.id, "valid": valid}
+    return 200, {"verification_id": verification.id, "valid": valid}, verification
 
 
-def _render(status: int, outcome: dict[str, Any], replayed: bool = False):
+def _render(status: int, outcome: dict[str, Any], verification=None, replayed: bool = False):
+    """The answer; a replay renders the verification as it is now."""
     if "problem" in outcome:
         return problem_response(outcome["problem"], outcome.get("headers"))
     services = _services()
-    verification = services.verifications.read(g.client, outcome["verification_id"])
+    if verification is None:
+        verification = services.verifications.read(g.client, outcome["verification_id"])
     body = verification.public(services.settings.max_sends)
     if "valid" in outcome:
         body = {"valid": outcome["valid"], **body}
@@ -100,7 +104,7 @@ def _idempotent(route: str, body: dict[str, Any], action):
     if recorded is not None:
         return _render(recorded.status, recorded.outcome, replayed=True)
     try:
-        status, outcome = action()
+        status, outcome, verification = action()
     except ServiceError as e:
         if e.status >= 500 or e.status in NOT_RECORDED:
             store.release(g.client, key)
@@ -112,4 +116,4 @@ def _idempotent(route: str, body: dict[str, Any], action):
         store.release(g.client, key)
         raise
     store.record(g.client, key, fingerprint, status, outcome)
-    return _render(status, outcome)
+    return _render(status, outcome, verification)

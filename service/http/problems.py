@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from service.errors import PROBLEM_BASE, ServiceError, StoreUnavailable
+from service.verification.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _unexpected(e: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     # Redis trouble outside the store's own guard (e.g. in the limiter): fail closed
-    app.register_error_handler(redis.exceptions.ConnectionError, _store_error)
-    app.register_error_handler(redis.exceptions.TimeoutError, _store_error)
+    for error in STORE_ERRORS:
+        app.register_error_handler(error, _store_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

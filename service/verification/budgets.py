@@ -30,6 +30,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from service.errors import RateLimited, StoreUnavailable
 from service.verification.phones import Phone
+from service.verification.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: the breakers are read together
@@ -77,7 +78,7 @@ class PhoneLimits:
         scopes = self._budget_scopes(phone)
         try:
             until = self.redis.mget([self._breaker_key(k, s) for k, s in scopes])
-        except redis.RedisError as e:
+        except (redis.RedisError, *STORE_ERRORS) as e:
             raise StoreUnavailable("The state store is unavailable; nothing was sent.") from e
         now_ms = time.time() * 1000
         for (kind, _), value in zip(scopes, until, strict=True):
@@ -98,7 +99,7 @@ class PhoneLimits:
         for item in self.items[kind]:
             try:
                 allowed = self.strategy.hit(item, "otp", kind, scope)
-            except redis.RedisError as e:
+            except (redis.RedisError, *STORE_ERRORS) as e:
                 raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
             if not allowed:
                 self._refuse(kind, scope, item, breaker)

@@ -49,44 +49,35 @@ TRN = re.compile(r"\A([0-9a-f]{4})([0-9a-f]{32})x([1-9][0-9]?)\Z")
 REASON = re.compile(r"\A[0-9]{3}\Z")
 
 
-def _codes(first: int, last: int, text: str, family: str) -> dict[str, tuple[str, str]]:
-    return {f"{code:03d}": (text, family) for code in range(first, last + 1)}
-
-
-# Reason codes and their labels, REFERENCE.md §6.3 (GSM/MAP); the family is the metrics'
-# reason class: the subscriber's side, the networks', our sender id, or the message itself.
-REASONS: dict[str, tuple[str, str]] = {
-    "000": ("unknown subscriber", "subscriber"),
-    **_codes(1, 8, "service temporarily unavailable", "network"),
-    "009": ("illegal error code", "network"), "010": ("network time-out", "network"),
-    "030": ("originator not authorized", "originator"),
-    "031": ("originator already authorized", "originator"),
-    "100": ("facility not supported", "network"), "101": ("unknown subscriber", "subscriber"),
-    "102": ("facility not provided", "network"), "103": ("call barred", "subscriber"),
-    "104": ("operation barred", "subscriber"), "105": ("SC congestion", "network"),
-    "106": ("facility not supported", "network"),
-    "107": ("absent subscriber (phone off or out of coverage)", "subscriber"),
-    "108": ("delivery failure (memory full, or validity expired)", "subscriber"),
-    "109": ("SC congestion", "network"), "110": ("protocol error", "network"),
-    "111": ("MS not equipped", "subscriber"), "112": ("unknown SC", "network"),
-    "113": ("SC congestion", "network"), "114": ("illegal MS", "subscriber"),
-    "115": ("MS not a subscriber", "subscriber"), "116": ("error in MS", "subscriber"),
-    "117": ("SMS lower layer not provisioned", "subscriber"),
-    "118": ("system failure", "network"), "119": ("PLMN system failure", "network"),
-    "120": ("HLR system failure", "network"), "121": ("VLR system failure", "network"),
-    "122": ("previous VLR system failure", "network"),
-    "123": ("controlling MSC system failure", "network"),
-    "124": ("VMSC system failure", "network"), "125": ("EIR system failure", "network"),
-    "126": ("system failure", "network"), "127": ("unexpected data value", "network"),
-    "200": ("error in service-centre address", "message"),
-    "201": ("invalid absolute validity period", "message"),
-    "202": ("message exceeds maximum", "message"),
-    "203": ("unable to unpack GSM message", "message"),
-    "204": ("unable to convert to IA5 alphabet", "message"),
-    "205": ("invalid validity-period format", "message"),
-    "206": ("invalid destination address", "message"),
-    "207": ("duplicate message submit", "message"),
-    "208": ("invalid message-type indicator", "message"),
+# Reason codes and their labels, REFERENCE.md §6.3 (GSM/MAP style).
+REASON_TEXT = {
+    "000": "unknown subscriber",
+    **{f"{code:03d}": "service temporarily unavailable" for code in range(1, 9)},
+    "009": "illegal error code", "010": "network time-out", "030": "originator not authorized",
+    "031": "originator already authorized", "100": "facility not supported",
+    "101": "unknown subscriber", "102": "facility not provided", "103": "call barred",
+    "104": "operation barred", "105": "SC congestion", "106": "facility not supported",
+    "107": "absent subscriber (phone off / out of coverage)",
+    "108": "delivery failure (memory full when buffered; validity expired when final)",
+    "109": "SC congestion", "110": "protocol error (often long/concatenated SMS issues)",
+    "111": "MS not equipped", "112": "unknown SC",
+    "113": "SC congestion", "114": "illegal MS", "115": "MS not a subscriber",
+    "116": "error in MS", "117": "SMS lower layer not provisioned", "118": "system failure",
+    "119": "PLMN system failure", "120": "HLR system failure", "121": "VLR system failure",
+    "122": "previous VLR system failure", "123": "controlling MSC system failure",
+    "124": "VMSC system failure", "125": "EIR system failure", "126": "system failure",
+    "127": "unexpected data value", "200": "error in service-centre address",
+    "201": "invalid absolute validity period", "202": "message exceeds maximum",
+    "203": "unable to unpack GSM message", "204": "unable to convert to IA5 alphabet",
+    "205": "invalid validity-period format", "206": "invalid destination address",
+    "207": "duplicate message submit", "208": "invalid message-type indicator",
+}
+# The metrics' reason class (few label values): the subscriber's side, our sender id, the
+# message itself; every other known code is the networks'.
+REASON_CLASS = {
+    **dict.fromkeys("000 101 103 104 107 108 111 114 115 116 117".split(), "subscriber"),
+    **dict.fromkeys(("030", "031"), "originator"),
+    **{f"{code}": "message" for code in range(200, 209)},
 }
 
 
@@ -113,7 +104,9 @@ def describe(status: str, reason: str) -> tuple[str, str]:
     """(meaning, reason class) of a reason code; "000" with a delivery is no error (§6.3)."""
     if not reason or status in ("submitted", "delivered"):
         return "", "none"
-    return REASONS.get(reason, ("", "unknown"))
+    if reason not in REASON_TEXT:
+        return "", "unknown"
+    return REASON_TEXT[reason], REASON_CLASS.get(reason, "network")
 
 
 def trn_for(verification_id: str, send: int) -> str:

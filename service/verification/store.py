@@ -10,6 +10,12 @@ Cluster. The tag is also embedded in the verification id, so an id alone names i
 
 No key holds a raw phone number; the verification hash holds it while pending and a masked
 form once it has ended. Codes are never stored: the gateway generates and checks them.
+
+Failover (asynchronous replication can lose the last writes): a decision that is acted on
+outside Redis, a send reserved before the SMS goes out and a check claimed before the code
+goes to the gateway, is on a replica before it is acted on (WAIT). A claim that was never
+settled then survives a failover, and claim_attempt.lua ends its verification instead of
+asking the gateway again, which would approve a verified token for any code.
 """
 
 from __future__ import annotations
@@ -17,23 +23,32 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from importlib import resources
 
 import redis
+from redis.cluster import RedisCluster
 
 from service.errors import StoreUnavailable
 
+log = logging.getLogger(__name__)
+
 RETENTION_MS = 24 * 3600 * 1000
 FAILURE_MEMORY_MS = 24 * 3600 * 1000
-ID_PATTERN = re.compile(r"^vf_([0-9a-f]{4})[A-Za-z0-9_-]{22}$")
+ID_PATTERN = re.compile(r"\Avf_([0-9a-f]{4})[A-Za-z0-9_-]{22}\Z")
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
            "record_delivery")
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
-                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
+                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+                redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError)
+# how long a decision acted on outside Redis waits for a replica (healthy: a millisecond)
+REPLICA_WAIT_MS = 100
+REPLICA_CHECK_SECONDS = 1.0
 
 
 def store_call(method):
@@ -61,6 +76,8 @@ class VerificationStore:
     def __init__(self, client: redis.Redis, secret: bytes):
         self.redis = client
         self._secret = secret
+        self._warned = False
+        self._replicas: dict[str, tuple[float, bool]] = {}  # node -> (checked until, in sync)
         self._scripts = {
             name: client.register_script(
                 resources.files("service.verification").joinpath(f"lua/{name}.lua").read_text()
@@ -105,6 +122,45 @@ class VerificationStore:
         return bool(self.redis.ping())
 
     # -- decisions -----------------------------------------------------------------------
+    def _decide(self, name: str, keys: list, args: list, acted_on: tuple[str, ...]):
+        """The script's answer, and whether a replica (if the primary has one in sync) holds
+        it when the answer is one the caller acts on outside Redis. WAIT counts only the
+        writes of its own connection, so all run on one connection to the keys' node."""
+        client = self.redis
+        if isinstance(client, RedisCluster):
+            client = client.get_redis_connection(client.get_node_from_key(keys[0]))
+        with client.client() as pinned:
+            answer = self._scripts[name](keys=keys, args=args, client=pinned)
+            if answer[0] not in acted_on:
+                return answer, True
+            try:
+                in_sync = self._replica_known_in_sync(pinned, keys[0])
+                return answer, not in_sync or pinned.wait(1, REPLICA_WAIT_MS) >= 1
+            except redis.exceptions.ResponseError as e:  # the embedded store, or an ACL
+                if isinstance(e, redis.exceptions.NoPermissionError) and not self._warned:
+                    self._warned = True
+                    log.warning("the Redis user may not run INFO or WAIT: sends and checks "
+                                "do not wait for a replica; a failover may forget the latest")
+                return answer, True
+
+    def _replica_known_in_sync(self, pinned, key: str) -> bool:
+        """Whether the node has a replica in sync, asked at most once a second: the answer
+        changes with topology, not per request, and INFO is a round trip."""
+        node = key.split("}", 1)[0] if isinstance(self.redis, RedisCluster) else ""
+        until, in_sync = self._replicas.get(node, (0.0, False))
+        if time.monotonic() >= until:
+            in_sync = self._replica_in_sync(pinned.info("replication"))
+            self._replicas[node] = (time.monotonic() + REPLICA_CHECK_SECONDS, in_sync)
+        return in_sync
+
+    @staticmethod
+    def _replica_in_sync(info: dict) -> bool:
+        """A replica streaming and acknowledging. One still receiving a full copy is not
+        waited for: it would refuse every send and check until it is done."""
+        return any(name.startswith("slave") and isinstance(replica, dict)
+                   and replica.get("state") == "online" and int(replica.get("offset", 0)) > 0
+                   for name, replica in info.items())
+
     @store_call
     def reserve_send(self, *, client: str, phone_hash: str, seen_pointer: str | None,
                      new_id: str, now_ms: int, cooldown_ms: int, max_sends: int,
@@ -117,8 +173,12 @@ class VerificationStore:
         flat = [item for pair in fields.items() for item in pair]
         args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
                 expires_ms, *flat]
-        answer = self._scripts["reserve_send"](keys=keys, args=args)
+        answer, replicated = self._decide("reserve_send", keys, args, ("created", "resend"))
         outcome = answer[0]
+        if not replicated:
+            self._scripts["undo_send"](keys=keys[:1] + [self.verification_key(answer[1])],
+                                       args=[outcome, answer[1], seen_pointer or ""])
+            raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
         if outcome in ("cooldown", "max_sends"):
             return Reservation(outcome, seen_pointer, int(float(answer[1])))
         if outcome == "retry":
@@ -138,8 +198,11 @@ class VerificationStore:
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
                       now_ms: int, hold_ms: int, masked_phone: str) -> tuple[str, str]:
         keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
-        answer = self._scripts["claim_attempt"](
-            keys=keys, args=[now_ms, client, hold_ms, masked_phone])
+        answer, replicated = self._decide("claim_attempt", keys,
+                                          [now_ms, client, hold_ms, masked_phone], ("claimed",))
+        if not replicated:
+            self.redis.hdel(keys[0], "busy")
+            raise StoreUnavailable("No replica confirmed the check; the code was not checked.")
         return answer[0], (answer[1] if len(answer) > 1 else "")
 
     @store_call

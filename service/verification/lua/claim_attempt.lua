@@ -1,6 +1,7 @@
 -- Decides whether a check may go to the gateway now.  At most one check per verification
 -- is in flight (the gateway approves ANY code once a token was verified, REFERENCE.md §7.2),
--- a locked phone answers the same whatever the code, and nothing is counted here.
+-- a locked phone answers the same whatever the code, and nothing is counted here.  A claim
+-- left from a check whose outcome is unknown ends the verification (fail closed).
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
 -- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
 -- ARGV[4] the masked phone, written when the verification ends here
@@ -23,6 +24,14 @@ end
 local busy = tonumber(v[4] or '0')
 if busy > now then
   return {'busy', string.format('%d', busy - now)}
+end
+if busy > 0 then
+  -- a claim never settled: its code reached the gateway and the answer was lost (a crash,
+  -- or a failover that forgot the settlement).  If it was right, the token is verified and
+  -- the gateway would now approve any code, so this verification must not be checked again.
+  redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
+  redis.call('HDEL', KEYS[1], 'busy')
+  return {'closed', 'expired'}
 end
 redis.call('HSET', KEYS[1], 'busy', string.format('%d', now + tonumber(ARGV[3])))
 return {'claimed'}

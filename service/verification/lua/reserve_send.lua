@@ -26,14 +26,18 @@ if pointer ~= '' then
     if sends >= tonumber(ARGV[6]) then
       return {'max_sends', tostring(tonumber(v[2]) - now)}
     end
-    if now < tonumber(v[4]) then
+    -- 250 ms of grace: instances' clocks and concurrent requests' "now" differ slightly
+    if now + 250 < tonumber(v[4]) then
       return {'cooldown', tostring(tonumber(v[4]) - now)}
     end
     -- each further resend waits twice as long as the one before
     local next_resend = now + tonumber(ARGV[5]) * (2 ^ sends)
     local expires = now + tonumber(v[5]) * 60000
     redis.call('HSET', KEYS[2], 'sends', sends + 1, 'next_resend', string.format('%d', next_resend),
-      'expires', string.format('%d', expires), 'prev_next_resend', v[4], 'prev_expires', v[2])
+      'expires', string.format('%d', expires), 'prev_next_resend', v[4], 'prev_expires', v[2],
+      -- a new send's delivery starts over (record_delivery.lua orders reports by send)
+      'delivery', 'submitted', 'delivery_send', sends + 1, 'delivery_reason', '',
+      'delivery_reason_text', '', 'delivery_at', '')
     local until_ms = string.format('%d', expires + tonumber(ARGV[4]))
     redis.call('PEXPIREAT', KEYS[2], until_ms)
     redis.call('PEXPIREAT', KEYS[1], until_ms)

@@ -2,6 +2,13 @@
 -- leaves no pending verification and spends no cooldown.
 -- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
+-- A created verification on which concurrent starts already resent keeps living: those
+-- SMS carry valid codes for it; only the first send, which never went out, is taken back.
+local sends = tonumber(redis.call('HGET', KEYS[2], 'sends') or '0')
+if ARGV[1] == 'created' and sends > 1 then
+  redis.call('HINCRBY', KEYS[2], 'sends', -1)
+  return 'kept'
+end
 if ARGV[1] == 'created' then
   redis.call('DEL', KEYS[2])
   if redis.call('GET', KEYS[1]) == ARGV[2] then

@@ -1,0 +1,266 @@
+"""The same service on a standalone Redis, a 3-master Redis Cluster and Redis Sentinel
+(issue 9): flow, races and cross-instance limits on each, with two gunicorn service
+processes sharing the store; then Sentinel failovers: one in the middle of traffic, one
+that loses an approval, and a replica that stops confirming."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from service import storage
+from tests.conftest import CLIENT_KEY, last_code, service_env
+from tests.helpers import gunicorn, wait_for
+from tests.topologies import TOPOLOGIES, Sentinel
+
+pytestmark = pytest.mark.slow
+AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
+ROOMY = {"OTP_LIMIT_START_PER_PHONE": "4 per hour", "OTP_RESEND_COOLDOWN": "0",
+         "OTP_MAX_SENDS": "10"}
+UNLIMITED = {name: "100000 per hour" for name in (
+    "OTP_LIMIT_START_PER_IP", "OTP_BUDGET_PER_PREFIX", "OTP_BUDGET_PER_COUNTRY",
+    "OTP_BUDGET_GLOBAL", "OTP_LIMIT_START_PER_PHONE")}
+
+
+@pytest.fixture(scope="module", params=sorted(TOPOLOGIES))
+def topology(request):
+    with TOPOLOGIES[request.param]() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def services(topology, simulator_server):
+    env = service_env(topology.url, simulator_server.url, **ROOMY)
+    with gunicorn(env, workers=1) as first, gunicorn(env, workers=1) as second:
+        yield first, second
+
+
+@pytest.fixture
+def fresh(services, topology, simulator):
+    for primary in topology.primaries():
+        primary.flushall()
+        primary.close()
+    return services
+
+
+def start(base, phone, headers=None):
+    return requests.post(base + "/otp/start", json={"phone": phone},
+                         headers={**AUTH, **(headers or {})}, timeout=10)
+
+
+def check(base, vid, code):
+    return requests.post(base + "/otp/check", json={"id": vid, "code": code}, headers=AUTH,
+                         timeout=10)
+
+
+def wrong(code: str) -> str:
+    return "".join(str((int(c) + 1) % 10) for c in code)
+
+
+def messages(simulator) -> list[dict]:
+    return requests.get(simulator.url + "/_sim/messages", timeout=5).json()
+
+
+def verify_calls(simulator) -> int:
+    return requests.get(simulator.url + "/_sim/stats", timeout=5).json()["calls"]["VerifyToken"]
+
+
+def across(bases, count, action):
+    """``action(base)`` ``count`` times at once, alternating between the service processes."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda i: action(bases[i % len(bases)]), range(count)))
+
+
+@pytest.mark.parametrize(("url", "limits_url", "expected"), [
+    ("redis://h:6379/0", "redis://h:6379/0", {}),
+    ("redis+cluster://u:p%40ss@a:7000,b:7001", "redis+cluster://u:p%40ss@a:7000,b:7001",
+     {"username": "u", "password": "p@ss"}),
+    ("rediss+cluster://a:7000", "redis+cluster://a:7000", {"ssl": True}),
+    ("rediss+sentinel://u:p%3Aw@s:26379/otp", "redis+sentinel://u:p%3Aw@s:26379/otp",
+     {"ssl": True, "password": "p:w", "use_replicas": False}),
+])
+def test_the_limits_library_connects_as_the_service_does(url, limits_url, expected):
+    options = storage.limiter_storage_options(url, 0.5)
+    assert storage.limiter_storage_uri(url) == limits_url
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == 0.5
+    assert expected.items() <= options.items()
+    if "sentinel" in url:  # the sentinels: the same credentials, TLS and time-outs
+        assert {"password": "p:w", "ssl": True, "socket_timeout": 0.5}.items() \
+            <= options["sentinel_kwargs"].items()
+
+
+def test_a_code_read_from_the_simulator_approves_once(fresh, simulator):
+    first, second = fresh
+    vid = start(first, "+41791130001").json()["id"]
+    answer = check(second, vid, last_code(simulator, "+41791130001"))
+    assert answer.status_code == 200 and answer.json()["valid"] is True
+    assert check(first, vid, last_code(simulator, "+41791130001")).status_code == 409
+
+
+def test_24_concurrent_wrong_checks_reach_the_gateway_at_most_5_times(fresh, simulator):
+    vid = start(fresh[0], "+41791130002").json()["id"]
+    bad = wrong(last_code(simulator, "+41791130002"))
+    answers = across(fresh, 24, lambda base: check(base, vid, bad))
+    assert verify_calls(simulator) <= 5
+    assert not any(a.status_code == 200 and a.json()["valid"] for a in answers)
+    final = requests.get(f"{fresh[1]}/otp/verifications/{vid}", headers=AUTH, timeout=5).json()
+    assert final["status"] == "max_attempts_reached"
+
+
+def test_12_concurrent_right_checks_approve_exactly_once(fresh, simulator):
+    vid = start(fresh[0], "+41791130003").json()["id"]
+    code = last_code(simulator, "+41791130003")
+    answers = across(fresh, 12, lambda base: check(base, vid, code))
+    assert sum(a.status_code == 200 and a.json()["valid"] for a in answers) == 1
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 11
+
+
+def test_two_concurrent_starts_with_one_idempotency_key_send_one_sms(fresh, simulator):
+    key = {"Idempotency-Key": "one-intent"}
+    answers = across(fresh, 2, lambda base: start(base, "+41791130004", key))
+    assert len(messages(simulator)) == 1
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+
+
+def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulator):
+    answers = [start(base, "+41791130005") for base in fresh * 5]
+    assert sum(a.status_code in (200, 201) for a in answers) == 4
+    assert [a.status_code for a in answers].count(429) == 6
+    assert len(messages(simulator)) == 4
+
+
+def test_verifications_land_on_every_primary(fresh, topology):
+    for i in range(24):
+        assert start(fresh[i % 2], f"+417911302{i:02d}").status_code == 201
+    held = [len(list(p.scan_iter("otp:{*}:v:*"))) for p in topology.primaries()]
+    assert sum(held) == 24 and all(held)
+    assert len(held) == (3 if topology.name == "cluster" else 1)
+
+
+class Traffic:
+    """Start/check flows on fresh numbers in a few threads, every answer kept with its time."""
+
+    def __init__(self, base: str, simulator, threads: int = 4):
+        self.base, self.simulator = base, simulator
+        self.answers: list[tuple[float, requests.Response]] = []
+        self.approved: dict[str, tuple[float, str]] = {}  # id -> (when, code)
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(n,)) for n in range(threads)]
+
+    def __enter__(self) -> Traffic:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def _keep(self, response: requests.Response) -> requests.Response:
+        self.answers.append((time.monotonic(), response))
+        return response
+
+    def _run(self, worker: int) -> None:
+        for n in range(10**6):
+            if self.stop.is_set():
+                return
+            phone = f"+417912{worker}{n:04d}"
+            started = self._keep(start(self.base, phone))
+            if started.status_code != 201:
+                continue
+            code = last_code(self.simulator, phone)
+            checked = self._keep(check(self.base, started.json()["id"], code))
+            if checked.status_code == 200 and checked.json()["valid"]:
+                self.approved[started.json()["id"]] = (time.monotonic(), code)
+
+    def successes_since(self, moment: float) -> int:
+        return sum(1 for when, _ in self.approved.values() if when > moment)
+
+
+def recorded_references(topology) -> set[str]:
+    """The token reference of every verification the (current) primary holds."""
+    with topology.primaries()[0] as store:
+        return {store.hget(key, "ref") for key in store.scan_iter("otp:{*}:v:*")}
+
+
+def test_a_sentinel_failover_answers_503_meanwhile_and_recovers_without_a_restart(
+        simulator_server, simulator, record_property):
+    with Sentinel() as topology:
+        env = service_env(topology.url, simulator.url, REDIS_TIMEOUT="0.5", **UNLIMITED)
+        with gunicorn(env, workers=2) as base:
+            with Traffic(base, simulator) as traffic:
+                wait_for(lambda: len(traffic.approved) >= 10, timeout=20)
+                killed = time.monotonic()
+                topology.primary.kill()
+                topology.wait_for_promotion()
+                promoted = time.monotonic()
+                wait_for(lambda: traffic.successes_since(promoted) >= 10, timeout=20)
+            replays = [check(base, vid, code) for vid, (when, code) in traffic.approved.items()
+                       if when < killed]
+        references = recorded_references(topology)
+    answers = [response for _, response in traffic.answers]
+    assert {a.status_code for a in answers} <= {200, 201, 409, 429, 503}
+    assert {a.json()["code"] for a in answers if a.status_code == 503} <= {"store_unavailable"}
+    assert {m["token_reference"] for m in messages(simulator)} <= references
+    assert replays and not any(r.status_code == 200 and r.json()["valid"] for r in replays)
+    outage = [when for when, response in traffic.answers if response.status_code == 503]
+    window = (outage[-1] - outage[0]) if outage else 0.0
+    record_property("unavailable_seconds", round(window, 2))
+    print(f"failover: promoted after {promoted - killed:.2f} s; 503s for {window:.2f} s "
+          f"({len(outage)} of {len(answers)} answers)")
+    assert window < promoted - killed + 2
+
+
+def until_decided(call, timeout: float = 30) -> list[requests.Response]:
+    """Repeat ``call`` while it answers "not now"; every answer, the deciding one last."""
+    answers, deadline = [call()], time.monotonic() + timeout
+    while answers[-1].json().get("code") in ("check_in_progress", "store_unavailable"):
+        assert time.monotonic() < deadline, "no decision in time"
+        time.sleep(0.05)
+        answers.append(call())
+    return answers
+
+
+def test_an_approval_lost_in_a_failover_is_not_given_again_for_any_code(
+        simulator_server, simulator):
+    with (Sentinel() as topology,
+          gunicorn(service_env(topology.url, simulator.url, ASPSMS_TIMEOUT="1.5"),
+                   workers=1) as base,
+          ThreadPoolExecutor(1) as pool):
+        started = start(base, "+41791130100")
+        assert started.status_code == 201, started.text
+        vid, code = started.json()["id"], last_code(simulator, "+41791130100")
+        requests.post(simulator.url + "/_sim/faults", timeout=5,
+                      json={"delay": 1.0, "endpoints": ["VerifyToken"], "count": 1})
+        approving = pool.submit(check, base, vid, code)
+        time.sleep(0.4)  # claimed (and on the replica); the gateway is still answering
+        with topology.replication_stalled():
+            assert approving.result().json()["valid"] is True
+            topology.primary.kill()
+        topology.wait_for_promotion()
+        with topology.primaries()[0] as store:  # the approval really was lost
+            assert store.hget(f"otp:{{{vid[3:7]}}}:v:{vid}", "status") == "pending"
+        answers = until_decided(lambda: check(base, vid, wrong(code)))
+    assert {a.status_code for a in answers} <= {409, 503}
+    assert answers[-1].json()["verification_status"] == "expired"
+    assert verify_calls(simulator) == 1
+
+
+def test_while_no_replica_confirms_nothing_is_sent_and_no_code_reaches_the_gateway(
+        simulator_server, simulator):
+    with (Sentinel() as topology,
+          gunicorn(service_env(topology.url, simulator.url), workers=1) as base):
+        vid = start(base, "+41791130200").json()["id"]
+        code = last_code(simulator, "+41791130200")
+        with topology.replication_stalled():
+            refused = [check(base, vid, code), start(base, "+41791130201")]
+        afterwards = check(base, vid, code)
+    assert [r.json()["code"] for r in refused] == ["store_unavailable"] * 2
+    assert verify_calls(simulator) == 1 and len(messages(simulator)) == 1
+    assert afterwards.json()["valid"] is True
