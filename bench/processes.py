@@ -152,7 +152,7 @@ class Gunicorn(Child):
         command = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf", app]
         super().__init__(name, command, full_env, logdir)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.threads = int(full_env.get("GUNICORN_THREADS", "32"))
+        self.threads = int(full_env.get("GUNICORN_THREADS", "64"))
         wait_for(lambda: self.alive() and self._healthy(), timeout=30)
         self.worker_pids = wait_for(self._all_workers, timeout=10)
 

@@ -9,7 +9,6 @@ gateway failures become the problems the verification flow answers with. No Flas
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 from service import audit
 from service.errors import ServiceError
 from service.gateway import AspsmsClient, GatewayError, OriginatorState
+from service.gateway.originators import originator_kind as gateway_originator_kind
 from service.verification.errors import VerificationNotFound
 from service.verification.phones import mask_phone
 from service.verification.store import ID_PATTERN
@@ -27,9 +27,6 @@ from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
 
-# REFERENCE.md §8: up to 11 characters; [A-Za-z0-9!@] documented, spaces (and . -) in use.
-_ALPHANUMERIC = re.compile(r"\A[A-Za-z0-9 !@.-]{1,11}\Z")
-_E164 = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
 ACCEPTED = (OriginatorState.AUTHORIZED, OriginatorState.NO_AUTHORIZATION_NEEDED)
 
 
@@ -59,10 +56,9 @@ class OriginatorStatus:
 # -- the operations, gateway only (CLI, and the audited layer below) ----------------------
 def originator_kind(originator: str) -> str:
     """``alphanumeric`` or ``numeric``; anything else is refused before the gateway sees it."""
-    if _E164.match(originator):
-        return "numeric"
-    if _ALPHANUMERIC.match(originator) and not originator.isdigit():
-        return "alphanumeric"
+    kind = gateway_originator_kind(originator)
+    if kind is not None:
+        return kind
     raise InvalidOriginator("An originator is 1-11 letters, digits, spaces or !@.- (not only "
                             "digits), or a number in E.164 format such as +41791234567.")
 

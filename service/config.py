@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from limits import parse_many
 
+from service.gateway.originators import originator_kind
 from service.verification.codes import validate_mask
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ SECRET_VARIABLES = (
     "ASPSMS_USERKEY", "ASPSMS_PASSWORD", "OTP_API_KEYS", "OTP_ADMIN_KEYS", "OTP_SECRET",
 )
 _KEY_NAME = re.compile(r"\A[A-Za-z0-9_.@-]{1,64}\Z")
-_ALNUM_ORIGINATOR = re.compile(r"\A[A-Za-z0-9 !@.-]{1,11}\Z")
-_E164 = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
 _TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -229,7 +228,7 @@ def _originator(env: _Env, sandbox: bool) -> str:
     value = env.get("ASPSMS_ORIGINATOR", "Verify" if sandbox else None)
     if value is None:
         raise ConfigError("ASPSMS_ORIGINATOR", "is required outside sandbox mode")
-    if _E164.match(value) or (_ALNUM_ORIGINATOR.match(value) and not value.isdigit()):
+    if originator_kind(value) is not None:
         return value
     raise ConfigError(
         "ASPSMS_ORIGINATOR", "must be up to 11 letters/digits or an E.164 number like +41791234567"

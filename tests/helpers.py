@@ -93,3 +93,16 @@ def _healthy(base: str, process: subprocess.Popen) -> bool:
         return requests.get(base + "/healthz", timeout=0.5).status_code == 200
     except requests.RequestException:
         return False
+
+
+def sim(simulator, method: str, path: str, **kwargs):
+    """Call one of the simulator's control endpoints; its JSON answer."""
+    response = requests.request(method, simulator.url + path, timeout=5, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def gateway_calls(simulator) -> dict:
+    """The gateway operations the simulator saw, those called at least once."""
+    calls = sim(simulator, "GET", "/_sim/stats")["calls"]
+    return {endpoint: count for endpoint, count in calls.items() if count}

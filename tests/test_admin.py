@@ -5,27 +5,15 @@ from __future__ import annotations
 import logging
 
 import pytest
-import requests
 
 from service.audit import STREAM_KEY, AuditLog
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
-from tests.helpers import free_port
+from tests.helpers import free_port, gateway_calls, sim
 
 NUMERIC = "+41791110001"
 NUMERIC_MASKED = "+417******01"
 PHONE = "+41791234567"
 CLIENT_PHONE_MASKED = "+417******67"
-
-
-def sim(simulator, method: str, path: str, **kwargs):
-    response = requests.request(method, simulator.url + path, timeout=5, **kwargs)
-    response.raise_for_status()
-    return response.json()
-
-
-def gateway_calls(simulator) -> dict:
-    calls = sim(simulator, "GET", "/_sim/stats")["calls"]
-    return {endpoint: count for endpoint, count in calls.items() if count}
 
 
 def entries(http, admin_auth, **query) -> list[dict]:

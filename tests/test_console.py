@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
+from tests.helpers import gateway_calls, sim
 
 NUMERIC = "+41791110003"
 NUMERIC_MASKED = "+417******03"
@@ -15,17 +15,6 @@ PHONE = "+41791234567"
 PHONE_MASKED = "+417******67"
 SIGN_IN = "/admin/console/sign-in"
 COOKIE = "otp_console"
-
-
-def sim(simulator, method: str, path: str, **kwargs):
-    response = requests.request(method, simulator.url + path, timeout=5, **kwargs)
-    response.raise_for_status()
-    return response.json()
-
-
-def gateway_calls(simulator) -> dict:
-    calls = sim(simulator, "GET", "/_sim/stats")["calls"]
-    return {endpoint: count for endpoint, count in calls.items() if count}
 
 
 def text(response) -> str:
