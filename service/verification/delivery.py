@@ -170,7 +170,7 @@ class DeliveryNotifier:
             self.track(verification)
 
     def track(self, verification) -> None:
-        """Remember a send as awaiting its final status; a resend starts over at submitted."""
+        """Remember a send as awaiting its final status."""
         send, now = verification.send_count, self._now_ms()
 
         def remember(pipe):
@@ -180,9 +180,7 @@ class DeliveryNotifier:
             pipe.zremrangebyscore(PENDING_KEY, "-inf", now - PENDING_HORIZON_MS)
             pipe.pexpire(PENDING_KEY, PENDING_HORIZON_MS)  # every key has a TTL
 
-        self._pending(remember)
-        if send > 1:
-            self.apply(Report(verification.id, send, "submitted"))
+        self._pending(remember)  # reserve_send.lua already reset a resend to submitted
 
     # -- receiving -----------------------------------------------------------------------
     def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> str:
