@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "otp:delivery:pending"
 # a verification's record is gone by then: validity (≤ 60 min) plus retention
 PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
-MAX_URL_LENGTH = 200  # REFERENCE §6.4
 SIGNATURE_CHARS = 22  # 132 bits of the HMAC, base64url
 KINDS = {"d": "delivered", "b": "buffered", "f": "failed"}
 URL_ARGUMENTS = {"url_delivery": "d", "url_buffered": "b", "url_non_delivery": "f"}

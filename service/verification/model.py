@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-CLOSED_STATUSES = ("approved", "expired", "max_attempts_reached", "canceled")
-
 
 def rfc3339(ms: int | None) -> str | None:
     if ms is None:

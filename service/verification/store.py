@@ -229,10 +229,6 @@ class VerificationStore:
         return bool(self.redis.delete(self.failure_key(phone_hash)))
 
     @store_call
-    def lockout(self, phone_hash: str) -> dict[str, str]:
-        return self.redis.hgetall(self.failure_key(phone_hash))
-
-    @store_call
     def record_delivery(self, verification_id: str, *, send: int, status: str, reason: str,
                         reason_text: str, at_ms: int | None) -> tuple[str, str]:
         """Apply one delivery report: (updated | unchanged | stale | not_found, status)."""
