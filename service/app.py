@@ -65,9 +65,7 @@ def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
 
 
 def _phone_limits(settings: Settings, redis, events: Events) -> PhoneLimits:
-    options = storage.limiter_storage_options(settings.redis_url, settings.redis_timeout)
     return PhoneLimits(
-        storage_uri=storage.limiter_storage_uri(settings.redis_url), storage_options=options,
         store_client=redis, secret=settings.secret, on_event=events,
         settings=LimitSettings(settings.limit_start_per_phone, settings.limit_check_per_phone,
                                settings.budget_per_prefix, settings.budget_per_country,

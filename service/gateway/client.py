@@ -52,7 +52,8 @@ class AspsmsClient:
         self._password = password
         self._timeouts = (timeout, timeout)
         self._affiliate_id = affiliate_id
-        self._session = session if session is not None else _transport.pooled_session()
+        self._session = (session if session is not None
+                         else _transport.pooled_session(self.base_url))
         self._connect_retries = connect_retries
         self._backoff = backoff
         self._on_call = on_call

@@ -1,8 +1,7 @@
 """Phone-level limits and SMS-pumping budgets, decided where the phone is known.
 
 Request-level limits (per IP, per client key) are Flask-Limiter's, in the HTTP layer. The
-limits here need the normalised number or the verification, which only the domain has, so
-they use the same ``limits`` library and storage directly:
+limits here need the normalised number or the verification, which only the domain has:
 
 * sends to one phone (``OTP_LIMIT_START_PER_PHONE``) and checks against one phone
   (``OTP_LIMIT_CHECK_PER_PHONE``), keyed by the number's HMAC;
@@ -10,8 +9,16 @@ they use the same ``limits`` library and storage directly:
   Exhausting a budget trips a breaker that refuses every send to that prefix / country /
   everywhere for the budget's whole window, then resets by itself.
 
-All use the moving window: exact counts across processes (each hit is one Lua script in
-Redis), at the price of one list entry per counted request.
+All use the moving window of the ``limits`` library (exact counts across processes, one
+list entry per counted request), and ``limits`` parses the notation. The counting itself is
+one Lua script, ``count_limits.lua``, because ``limits`` counts one item per round trip and
+each independently: a send would cost six round trips with the default limits, and a send
+refused by its prefix budget would still have spent the global one. The script counts all
+of a request's limits and checks the breakers in one round trip, all or nothing.
+
+Redis Cluster: one script's keys share a slot. A send's limits, budgets and breakers carry
+the tag ``{otp-breakers}`` (sends cost money: their rate is far below one node's), a
+check's limit the phone's own tag, like its verification.
 """
 
 from __future__ import annotations
@@ -22,18 +29,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 
 import redis
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from service.errors import RateLimited, StoreUnavailable
 from service.verification.phones import Phone
 from service.verification.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
-BREAKER_TAG = "{otp-breakers}"  # one slot: the breakers are read together
+BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
+BUDGETS = ("global", "country", "prefix")
 
 
 @dataclass(frozen=True)
@@ -45,15 +52,27 @@ class LimitSettings:
     budget_global: str
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """One limit item as the script counts it."""
+
+    kind: str
+    item: RateLimitItem
+    key: str
+    breaker: int  # 1-based index of its breaker among the script's keys; 0: none
+
+
 class PhoneLimits:
-    def __init__(self, *, storage_uri: str, storage_options: dict, store_client,
-                 secret: bytes, settings: LimitSettings,
-                 on_event: Callable[..., None] | None = None):
-        self.strategy = MovingWindowRateLimiter(storage_from_string(storage_uri,
-                                                                    **storage_options))
+    def __init__(self, *, store_client, secret: bytes, settings: LimitSettings,
+                 on_event: Callable[..., None] | None = None,
+                 clock: Callable[[], float] = time.time):
         self.redis = store_client
         self._secret = secret
+        self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
+        self._script = store_client.register_script(
+            resources.files("service.verification").joinpath("lua/count_limits.lua")
+            .read_text())
         self.items = {
             "start_per_phone": parse_many(settings.start_per_phone),
             "check_per_phone": parse_many(settings.check_per_phone),
@@ -73,48 +92,47 @@ class PhoneLimits:
     def _breaker_key(kind: str, scope: str) -> str:
         return f"otp:{BREAKER_TAG}:{kind}:{scope}"
 
-    def refuse_if_tripped(self, phone: Phone) -> None:
-        """Before any state change: a tripped breaker refuses the send outright."""
-        scopes = self._budget_scopes(phone)
-        try:
-            until = self.redis.mget([self._breaker_key(k, s) for k, s in scopes])
-        except (redis.RedisError, *STORE_ERRORS) as e:
-            raise StoreUnavailable("The state store is unavailable; nothing was sent.") from e
-        now_ms = time.time() * 1000
-        for (kind, _), value in zip(scopes, until, strict=True):
-            if value and float(value) > now_ms:
-                raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
-                                  (float(value) - now_ms) / 1000, f"{kind}_budget")
+    def _counted(self, tag: str, kind: str, scope: str, breaker: int = 0) -> list[_Counted]:
+        return [_Counted(kind, item,
+                         f"otp:{tag}:w:{kind}:{scope}:{item.amount}/{item.get_expiry()}",
+                         breaker)
+                for item in self.items[kind]]
 
     def count_send(self, phone: Phone, phone_hash: str) -> None:
-        """Count one send against the phone's limit and the budgets, or refuse it."""
-        for kind, scope in self._budget_scopes(phone):
-            self._hit(kind, scope, breaker=True)
-        self._hit("start_per_phone", phone_hash)
+        """Count one send against the phone's limit and the budgets, or refuse it: a tripped
+        breaker, or a limit or budget whose window is full (which trips its breaker)."""
+        scopes = self._budget_scopes(phone)
+        counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
+                   for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
+        counted += self._counted(BREAKER_TAG, "start_per_phone", phone_hash)
+        self._count([self._breaker_key(kind, scope) for kind, scope in scopes], counted)
 
     def count_check(self, phone_hash: str) -> None:
-        self._hit("check_per_phone", phone_hash)
+        self._count([], self._counted("{%s}" % phone_hash[:4], "check_per_phone", phone_hash))
 
-    def _hit(self, kind: str, scope: str, breaker: bool = False) -> None:
-        for item in self.items[kind]:
-            try:
-                allowed = self.strategy.hit(item, "otp", kind, scope)
-            except (redis.RedisError, *STORE_ERRORS) as e:
-                raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
-            if not allowed:
-                self._refuse(kind, scope, item, breaker)
+    def _count(self, breakers: list[str], counted: list[_Counted]) -> None:
+        args: list = [int(self._clock() * 1000), len(breakers)]
+        for c in counted:
+            args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
+        try:
+            answer = self._script(keys=[*breakers, *(c.key for c in counted)], args=args)
+        except (redis.RedisError, *STORE_ERRORS) as e:
+            raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
+        if answer[0] == "tripped":
+            kind = BUDGETS[int(answer[1]) - 1]
+            raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
+                              int(answer[2]) / 1000, f"{kind}_budget")
+        if answer[0] == "refused":
+            self._refuse(counted[int(answer[1]) - 1], int(answer[2]) / 1000, answer[3] == 1)
 
-    def _refuse(self, kind: str, scope: str, item: RateLimitItem, breaker: bool) -> None:
+    def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
+        kind, item = counted.kind, counted.item
         self.on_event("limit_hit", limit=kind)
-        if not breaker:
-            reset = self.strategy.get_window_stats(item, "otp", kind, scope).reset_time
+        if not counted.breaker:
             raise RateLimited(f"Too many requests for this phone number ({item}).",
-                              max(1.0, reset - time.time()), kind, limit=item.amount)
-        hold = item.get_expiry()
-        until_ms = (time.time() + hold) * 1000
-        if self.redis.set(self._breaker_key(kind, scope), f"{until_ms:.0f}", nx=True,
-                          px=hold * 1000):
+                              max(1.0, wait), kind, limit=item.amount)
+        if opened:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
             self.on_event("breaker_tripped", kind=kind)
-        raise RateLimited(f"Sending is paused: the {kind} budget is spent.", hold,
+        raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)

@@ -20,7 +20,7 @@ from service.verification import errors, messages
 from service.verification.codes import matches_mask, normalise_input, validate_mask
 from service.verification.model import Verification
 from service.verification.phones import Phone, PhonePolicy, mask_phone
-from service.verification.store import Reservation, VerificationStore
+from service.verification.store import UNREAD, Reservation, VerificationStore
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,6 @@ class VerificationService:
         if not self.policy.sms_enabled:
             raise errors.SmsDisabled("Sending SMS is switched off (OTP_SMS_ENABLED=false).")
         costs = self.limits is not None and self._test_code(phone.e164) is None
-        if costs:
-            self.limits.refuse_if_tripped(phone)
         ph = self.store.phone_hash(phone.e164)
         seen, reservation = self._reserve(client, phone, ph, request, mask, validity)
 
@@ -98,7 +96,7 @@ class VerificationService:
                                  seen_pointer=seen)
 
         if costs:
-            try:  # counted after the reservation, so only real sends count
+            try:  # counted after the reservation, so only sends count (a breaker too)
                 self.limits.count_send(phone, ph)
             except errors.ServiceError:
                 undo()
@@ -128,8 +126,8 @@ class VerificationService:
         return mask, validity
 
     def _reserve(self, client, phone: Phone, ph, request, mask, validity):
+        seen = UNREAD  # most starts are a phone's first: the script reads the pointer
         for _ in range(5):
-            seen = self.store.pointer(client, ph)
             now = _now_ms(self.clock)
             new_id = self.store.new_id(ph)
             expires = now + validity * 60_000
@@ -140,10 +138,11 @@ class VerificationService:
                 fields=self._new_fields(client, phone, ph, request, mask, validity, now))
             if reservation.outcome != "retry":
                 break
+            seen = reservation.verification_id  # the pointer as the script found it
         else:
             raise errors.CheckInProgress("Concurrent starts for this phone; try again.")
         self._refuse_if_limited(reservation)
-        return seen, reservation
+        return (None if seen is UNREAD else seen), reservation
 
     def _new_fields(self, client, phone: Phone, ph, request, mask, validity, now) -> dict:
         return {

@@ -49,6 +49,7 @@ STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 # how long a decision acted on outside Redis waits for a replica (healthy: a millisecond)
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
+UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
 
 
 def store_call(method):
@@ -125,33 +126,42 @@ class VerificationStore:
     def _decide(self, name: str, keys: list, args: list, acted_on: tuple[str, ...]):
         """The script's answer, and whether a replica (if the primary has one in sync) holds
         it when the answer is one the caller acts on outside Redis. WAIT counts only the
-        writes of its own connection, so all run on one connection to the keys' node."""
-        client = self.redis
+        writes of its own connection, so then both run on one connection to the keys' node;
+        without a replica in sync the script runs on any pooled connection."""
+        client, node = self.redis, ""
         if isinstance(client, RedisCluster):
-            client = client.get_redis_connection(client.get_node_from_key(keys[0]))
+            primary = client.get_node_from_key(keys[0])
+            client, node = client.get_redis_connection(primary), primary.name
+        if not self._replica_known_in_sync(client, node):
+            return self._scripts[name](keys=keys, args=args, client=client), True
         with client.client() as pinned:
             answer = self._scripts[name](keys=keys, args=args, client=pinned)
             if answer[0] not in acted_on:
                 return answer, True
             try:
-                in_sync = self._replica_known_in_sync(pinned, keys[0])
-                return answer, not in_sync or pinned.wait(1, REPLICA_WAIT_MS) >= 1
-            except redis.exceptions.ResponseError as e:  # the embedded store, or an ACL
-                if isinstance(e, redis.exceptions.NoPermissionError) and not self._warned:
-                    self._warned = True
-                    log.warning("the Redis user may not run INFO or WAIT: sends and checks "
-                                "do not wait for a replica; a failover may forget the latest")
+                return answer, pinned.wait(1, REPLICA_WAIT_MS) >= 1
+            except redis.exceptions.ResponseError as e:  # an ACL that allows INFO, not WAIT
+                self._no_permission(e)
                 return answer, True
 
-    def _replica_known_in_sync(self, pinned, key: str) -> bool:
-        """Whether the node has a replica in sync, asked at most once a second: the answer
-        changes with topology, not per request, and INFO is a round trip."""
-        node = key.split("}", 1)[0] if isinstance(self.redis, RedisCluster) else ""
+    def _replica_known_in_sync(self, client, node: str) -> bool:
+        """Whether the node has a replica in sync, asked at most once a second per node: the
+        answer changes with topology, not per request, and INFO is a round trip."""
         until, in_sync = self._replicas.get(node, (0.0, False))
         if time.monotonic() >= until:
-            in_sync = self._replica_in_sync(pinned.info("replication"))
+            try:
+                in_sync = self._replica_in_sync(client.info("replication"))
+            except redis.exceptions.ResponseError as e:  # the embedded store, or an ACL
+                self._no_permission(e)
+                in_sync = False
             self._replicas[node] = (time.monotonic() + REPLICA_CHECK_SECONDS, in_sync)
         return in_sync
+
+    def _no_permission(self, error: redis.exceptions.ResponseError) -> None:
+        if isinstance(error, redis.exceptions.NoPermissionError) and not self._warned:
+            self._warned = True
+            log.warning("the Redis user may not run INFO or WAIT: sends and checks "
+                        "do not wait for a replica; a failover may forget the latest")
 
     @staticmethod
     def _replica_in_sync(info: dict) -> bool:
@@ -165,9 +175,10 @@ class VerificationStore:
     def reserve_send(self, *, client: str, phone_hash: str, seen_pointer: str | None,
                      new_id: str, now_ms: int, cooldown_ms: int, max_sends: int,
                      expires_ms: int, fields: dict[str, str | int]) -> Reservation:
+        read = seen_pointer not in (None, UNREAD)
         keys = [
             self.pointer_key(client, phone_hash),
-            self.verification_key(seen_pointer or new_id),
+            self.verification_key(seen_pointer if read else new_id),
             self.verification_key(new_id),
         ]
         flat = [item for pair in fields.items() for item in pair]
@@ -177,12 +188,12 @@ class VerificationStore:
         outcome = answer[0]
         if not replicated:
             self._scripts["undo_send"](keys=keys[:1] + [self.verification_key(answer[1])],
-                                       args=[outcome, answer[1], seen_pointer or ""])
+                                       args=[outcome, answer[1], seen_pointer if read else ""])
             raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
         if outcome in ("cooldown", "max_sends"):
             return Reservation(outcome, seen_pointer, int(float(answer[1])))
         if outcome == "retry":
-            return Reservation(outcome)
+            return Reservation(outcome, answer[1] or None)
         state = dict(zip(answer[2::2], answer[3::2], strict=True))
         return Reservation(outcome, answer[1], state=state)
 

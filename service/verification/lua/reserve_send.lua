@@ -4,10 +4,13 @@
 -- KEYS[1] the client's pointer to its latest verification for this phone
 -- KEYS[2] the verification the caller found behind that pointer (same slot; may not exist)
 -- KEYS[3] the key for a new verification
--- ARGV[1] now (ms)  ARGV[2] pointer value the caller read ('' for none)  ARGV[3] new id
+-- ARGV[1] now (ms)  ARGV[2] pointer value the caller read ('' for none; '?' not read: the
+--         caller guesses there is none, saving a round trip for a phone seen for the first
+--         time, and KEYS[2] is unused)  ARGV[3] new id
 -- ARGV[4] retention (ms)  ARGV[5] cooldown (ms)  ARGV[6] max sends
 -- ARGV[7] new verification's expiry (ms)  ARGV[8..] its fields as name, value pairs
--- Answers the decision, and for a send the verification's fields (HGETALL order).
+-- Answers the decision, and for a send the verification's fields (HGETALL order); 'retry'
+-- with the pointer's value when the caller's differs (call again with that verification).
 local function with_state(answer, key)
   for _, item in ipairs(redis.call('HGETALL', key)) do
     table.insert(answer, item)
@@ -16,8 +19,8 @@ local function with_state(answer, key)
 end
 local now = tonumber(ARGV[1])
 local pointer = redis.call('GET', KEYS[1]) or ''
-if pointer ~= ARGV[2] then
-  return {'retry'}
+if pointer ~= ARGV[2] and not (ARGV[2] == '?' and pointer == '') then
+  return {'retry', pointer}
 end
 if pointer ~= '' then
   local v = redis.call('HMGET', KEYS[2], 'status', 'expires', 'sends', 'next_resend', 'validity')

@@ -1,0 +1,104 @@
+"""Phone limits and budgets (service/verification/budgets.py, count_limits.lua) against a
+real redis-server: all or nothing, breakers, and one round trip per request."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.errors import RateLimited
+from service.verification.budgets import LimitSettings, PhoneLimits
+from service.verification.phones import PhonePolicy
+
+ROOMY = "1000 per hour"
+PHONES = PhonePolicy()
+
+
+def limits(redis_db, clock=None, **settings: str) -> PhoneLimits:
+    values = {"start_per_phone": ROOMY, "check_per_phone": ROOMY, "budget_per_prefix": ROOMY,
+              "budget_per_country": ROOMY, "budget_global": ROOMY, **settings}
+    events = []
+    made = PhoneLimits(store_client=redis_db, secret=b"test-secret", on_event=(
+        lambda name, **details: events.append((name, details))),
+        settings=LimitSettings(**values), **({"clock": clock} if clock else {}))
+    made.events = events
+    return made
+
+
+def send(phone_limits: PhoneLimits, number: str) -> str | None:
+    """None if counted, else the refusal's reason."""
+    phone = PHONES.parse(number)
+    try:
+        phone_limits.count_send(phone, "ph-" + number)
+    except RateLimited as refused:
+        return refused.to_problem()["reason"]
+    return None
+
+
+def test_a_send_refused_by_one_budget_is_counted_by_none_of_the_others(redis_db):
+    budgets = limits(redis_db, budget_per_prefix="2 per hour", budget_global="3 per hour")
+    assert [send(budgets, f"+4179111000{i}") for i in range(3)] == [None, None,
+                                                                    "prefix_budget"]
+    # the refused send did not spend the global budget: one more fits elsewhere
+    assert send(budgets, "+41781110000") is None
+    assert send(budgets, "+41771110000") == "global_budget"
+
+
+def test_every_item_of_a_multi_item_limit_is_enforced(redis_db):
+    budgets = limits(redis_db, start_per_phone="3 per hour;2 per minute")
+    answers = [send(budgets, "+41791110100") for _ in range(3)]
+    assert answers == [None, None, "start_per_phone"]
+
+
+def test_a_spent_budget_trips_its_breaker_for_the_whole_window(redis_db):
+    now = [1_000_000.0]
+    budgets = limits(redis_db, clock=lambda: now[0], budget_per_country="2 per minute")
+    assert [send(budgets, f"+4179111020{i}") for i in range(3)] == [None, None,
+                                                                    "country_budget"]
+    assert ("breaker_tripped", {"kind": "country"}) in budgets.events
+    now[0] += 59  # the counted sends are still in the window; the breaker also holds
+    assert send(budgets, "+41781110200") == "country_budget"
+    now[0] += 2  # the window has passed: the breaker expired with its key
+    redis_db.delete(*redis_db.keys("otp:{otp-breakers}:country:*"))
+    assert send(budgets, "+41781110201") is None
+
+
+def test_an_open_breaker_refuses_before_anything_is_counted(redis_db):
+    budgets = limits(redis_db, budget_per_prefix="1 per hour")
+    assert send(budgets, "+41791110300") is None
+    assert send(budgets, "+41791110301") == "prefix_budget"  # trips the breaker
+    before = {key: redis_db.lrange(key, 0, -1) for key in redis_db.keys("otp:*:w:*")}
+    assert send(budgets, "+41791110302") == "prefix_budget"
+    assert {key: redis_db.lrange(key, 0, -1) for key in redis_db.keys("otp:*:w:*")} == before
+
+
+def test_a_phone_limit_answers_the_wait_until_its_oldest_entry_leaves_the_window(redis_db):
+    now = [2_000_000.0]
+    budgets = limits(redis_db, clock=lambda: now[0], check_per_phone="2 per minute")
+    budgets.count_check("ph-1")
+    now[0] += 20
+    budgets.count_check("ph-1")
+    with pytest.raises(RateLimited) as refused:
+        budgets.count_check("ph-1")
+    assert refused.value.headers["Retry-After"] == "40"
+    now[0] += 40.5  # the first check has left the window
+    budgets.count_check("ph-1")
+
+
+def _commands(redis_db) -> dict[str, int]:
+    stats = redis_db.info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_send_costs_one_round_trip_whatever_the_number_of_limits(redis_db, refused):
+    many = "5 per minute;50 per hour;500 per day"
+    budgets = limits(redis_db, start_per_phone=many, budget_per_prefix=many,
+                     budget_per_country=many, budget_global="1 per hour" if refused else many)
+    send(budgets, "+41791110400")  # loads the script
+    redis_db.config_resetstat()
+    send(budgets, "+41791110401")
+    calls = _commands(redis_db)
+    calls.pop("config|resetstat", None)
+    calls.pop("info", None)
+    assert calls.pop("evalsha") == 1
+    assert set(calls) <= {"get", "lindex", "lpush", "ltrim", "pexpire", "set"}  # in Lua
