@@ -8,6 +8,7 @@ import pytest
 from service.errors import RateLimited
 from service.verification.budgets import LimitSettings, PhoneLimits
 from service.verification.phones import PhonePolicy
+from tests.conftest import last_code
 
 ROOMY = "1000 per hour"
 PHONES = PhonePolicy()
@@ -71,19 +72,6 @@ def test_an_open_breaker_refuses_before_anything_is_counted(redis_db):
     assert {key: redis_db.lrange(key, 0, -1) for key in redis_db.keys("otp:*:w:*")} == before
 
 
-def test_a_phone_limit_answers_the_wait_until_its_oldest_entry_leaves_the_window(redis_db):
-    now = [2_000_000.0]
-    budgets = limits(redis_db, clock=lambda: now[0], check_per_phone="2 per minute")
-    budgets.count_check("ph-1")
-    now[0] += 20
-    budgets.count_check("ph-1")
-    with pytest.raises(RateLimited) as refused:
-        budgets.count_check("ph-1")
-    assert refused.value.headers["Retry-After"] == "40"
-    now[0] += 40.5  # the first check has left the window
-    budgets.count_check("ph-1")
-
-
 def _commands(redis_db) -> dict[str, int]:
     stats = redis_db.info("commandstats")
     return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
@@ -102,3 +90,24 @@ def test_a_send_costs_one_round_trip_whatever_the_number_of_limits(redis_db, ref
     calls.pop("info", None)
     assert calls.pop("evalsha") == 1
     assert set(calls) <= {"get", "lindex", "lpush", "ltrim", "pexpire", "set"}  # in Lua
+
+
+def test_the_check_limit_counts_only_checks_that_reach_the_gateway(make_app, simulator, auth):
+    http = make_app(OTP_LIMIT_CHECK_PER_PHONE="2 per minute", OTP_MAX_ATTEMPTS="5",
+                    OTP_MAX_FAILURES_PER_PHONE="10").test_client()
+    phone = "+41791110500"
+    ident = http.post("/otp/start", json={"phone": phone}, headers=auth).get_json()["id"]
+    code = last_code(simulator, phone)
+    wrong = "".join(str((int(c) + 1) % 10) for c in code)
+
+    def check(typed):
+        return http.post("/otp/check", json={"id": ident, "code": typed}, headers=auth)
+
+    assert check("not-a-code").status_code == 422  # refused before the claim: not counted
+    assert [check(wrong).get_json()["valid"] for _ in range(2)] == [False, False]
+    refused = check(code)
+    assert refused.status_code == 429 and refused.get_json()["reason"] == "check_per_phone"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == "2"
+    status = http.get(f"/otp/verifications/{ident}", headers=auth).get_json()
+    assert status["attempts_remaining"] == 3  # the refused check spent no attempt

@@ -668,7 +668,7 @@ def test_log_lines_name_endpoint_outcome_and_status_but_no_secret_or_number(
 ):
     answer(gateway, "SendTokenSMS")
     answer_status(gateway, "VerifyToken", "37")
-    caplog.set_level("INFO", logger="service.gateway")
+    caplog.set_level("DEBUG", logger="service.gateway")
 
     client.send_token_sms(
         PHONE, token_reference="r", message_data="Your code", verification_code="4711"
@@ -676,7 +676,7 @@ def test_log_lines_name_endpoint_outcome_and_status_but_no_secret_or_number(
     client.verify_token(PHONE, "r", "4711")
 
     lines = [record.getMessage() for record in caplog.records]
-    assert len(lines) == 2
+    assert len(lines) == 2 and {r.levelname for r in caplog.records} == {"DEBUG"}
     assert lines[0].startswith("aspsms SendTokenSMS outcome=ok status=1 duration_ms=")
     assert lines[1].startswith("aspsms VerifyToken outcome=ok status=37 duration_ms=")
     assert not [s for s in (PASSWORD, PHONE, "Your code", "4711") if s in caplog.text]

@@ -240,7 +240,8 @@ class AspsmsClient:
     def _record(self, endpoint: str, outcome: str, code: str | None, started: float) -> None:
         seconds = time.perf_counter() - started
         # Endpoint, outcome and status only: never credentials, numbers, texts or codes.
-        level = logging.INFO if outcome == "ok" else logging.WARNING
+        # A call that worked is DEBUG: the request's access line and the metrics say it.
+        level = logging.DEBUG if outcome == "ok" else logging.WARNING
         log.log(level, "aspsms %s outcome=%s status=%s duration_ms=%.0f",
                 endpoint, outcome, code, seconds * 1000)  # fmt: skip
         if self._on_call is None:

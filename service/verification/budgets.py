@@ -4,7 +4,8 @@ Request-level limits (per IP, per client key) are Flask-Limiter's, in the HTTP l
 limits here need the normalised number or the verification, which only the domain has:
 
 * sends to one phone (``OTP_LIMIT_START_PER_PHONE``) and checks against one phone
-  (``OTP_LIMIT_CHECK_PER_PHONE``), keyed by the number's HMAC;
+  (``OTP_LIMIT_CHECK_PER_PHONE``, counted by the check's claim, claim_attempt.lua), keyed
+  by the number's HMAC;
 * budgets per prefix (the number without its last four digits), per country and global.
   Exhausting a budget trips a breaker that refuses every send to that prefix / country /
   everywhere for the budget's whole window, then resets by itself.
@@ -14,7 +15,8 @@ list entry per counted request), and ``limits`` parses the notation. The countin
 one Lua script, ``count_limits.lua``, because ``limits`` counts one item per round trip and
 each independently: a send would cost six round trips with the default limits, and a send
 refused by its prefix budget would still have spent the global one. The script counts all
-of a request's limits and checks the breakers in one round trip, all or nothing.
+of a send's limits and checks the breakers in one round trip, all or nothing; the
+moving window's Lua (``_moving_window.lua``) is shared with claim_attempt.lua.
 
 Redis Cluster: one script's keys share a slot. A send's limits, budgets and breakers carry
 the tag ``{otp-breakers}`` (sends cost money: their rate is far below one node's), a
@@ -29,14 +31,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 
 import redis
 from limits import RateLimitItem, parse_many
 
 from service.errors import RateLimited, StoreUnavailable
 from service.verification.phones import Phone
-from service.verification.store import STORE_ERRORS
+from service.verification.store import STORE_ERRORS, register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
@@ -70,9 +71,7 @@ class PhoneLimits:
         self._secret = secret
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
-        self._script = store_client.register_script(
-            resources.files("service.verification").joinpath("lua/count_limits.lua")
-            .read_text())
+        self._script = register_script(store_client, "count_limits")
         self.items = {
             "start_per_phone": parse_many(settings.start_per_phone),
             "check_per_phone": parse_many(settings.check_per_phone),
@@ -107,8 +106,17 @@ class PhoneLimits:
         counted += self._counted(BREAKER_TAG, "start_per_phone", phone_hash)
         self._count([self._breaker_key(kind, scope) for kind, scope in scopes], counted)
 
-    def count_check(self, phone_hash: str) -> None:
-        self._count([], self._counted("{%s}" % phone_hash[:4], "check_per_phone", phone_hash))
+    def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
+        """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
+        check's claim (claim_attempt.lua) counts them, in the same round trip."""
+        return tuple((c.key, c.item.amount, c.item.get_expiry() * 1000)
+                     for c in self._counted("{%s}" % phone_hash[:4], "check_per_phone",
+                                            phone_hash))
+
+    def refuse_check(self, window: int, wait_ms: int) -> None:
+        """Raise the refusal for the check limit's ``window``-th item (1-based)."""
+        item = self.items["check_per_phone"][window - 1]
+        self._refuse(_Counted("check_per_phone", item, "", 0), wait_ms / 1000, False)
 
     def _count(self, breakers: list[str], counted: list[_Counted]) -> None:
         args: list = [int(self._clock() * 1000), len(breakers)]

@@ -200,8 +200,6 @@ class VerificationService:
         typed = normalise_input(code, verification.mask)
         if not matches_mask(typed, verification.mask):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
-        if self.limits is not None:
-            self.limits.count_check(verification.phone_hash)
         self._claim(verification)
         try:
             valid = self._ask_gateway(verification, typed)
@@ -224,22 +222,26 @@ class VerificationService:
         return self.read(client, verification_id)
 
     def _claim(self, verification: Verification) -> None:
+        windows = () if self.limits is None else self.limits.check_windows(
+            verification.phone_hash)
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         while True:
             decision, detail = self.store.claim_attempt(
                 verification.id, verification.phone_hash, client=verification.client,
                 now_ms=_now_ms(self.clock), hold_ms=self.claim_hold_ms,
-                masked_phone=mask_phone(verification.phone))
+                masked_phone=mask_phone(verification.phone), windows=windows)
             if decision == "claimed":
                 return
             if decision == "not_found":
                 raise errors.VerificationNotFound("No such verification.")
             if decision == "closed":
-                raise self._closed(detail)
+                raise self._closed(detail[0])
             if decision == "locked":
                 self.on_event("phone_locked")
                 raise errors.RateLimited("Too many wrong codes for this phone number.",
-                                         int(detail) / 1000, "phone_locked")
+                                         int(detail[0]) / 1000, "phone_locked")
+            if decision == "limited":
+                self.limits.refuse_check(int(detail[0]), int(detail[1]))
             if time.monotonic() >= deadline:
                 raise errors.CheckInProgress("Another check of this verification is running.",
                                              headers={"Retry-After": "1"})

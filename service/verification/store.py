@@ -49,7 +49,17 @@ STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 # how long a decision acted on outside Redis waits for a replica (healthy: a millisecond)
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
+WINDOW_SCRIPTS = ("claim_attempt", "count_limits")
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
+
+
+def register_script(client, name: str):
+    """lua/<name>.lua, after the shared moving-window functions if it counts limits."""
+    lua = resources.files("service.verification").joinpath("lua")
+    text = lua.joinpath(f"{name}.lua").read_text()
+    if name in WINDOW_SCRIPTS:
+        text = lua.joinpath("_moving_window.lua").read_text() + text
+    return client.register_script(text)
 
 
 def store_call(method):
@@ -79,12 +89,7 @@ class VerificationStore:
         self._secret = secret
         self._warned = False
         self._replicas: dict[str, tuple[float, bool]] = {}  # node -> (checked until, in sync)
-        self._scripts = {
-            name: client.register_script(
-                resources.files("service.verification").joinpath(f"lua/{name}.lua").read_text()
-            )
-            for name in SCRIPTS
-        }
+        self._scripts = {name: register_script(client, name) for name in SCRIPTS}
 
     # -- names ---------------------------------------------------------------------------
     def phone_hash(self, e164: str) -> str:
@@ -207,14 +212,19 @@ class VerificationStore:
 
     @store_call
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
-                      now_ms: int, hold_ms: int, masked_phone: str) -> tuple[str, str]:
-        keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
-        answer, replicated = self._decide("claim_attempt", keys,
-                                          [now_ms, client, hold_ms, masked_phone], ("claimed",))
+                      now_ms: int, hold_ms: int, masked_phone: str,
+                      windows: tuple = ()) -> tuple[str, list[str]]:
+        """The decision and its details; ``windows`` are the phone's check limit as
+        (key, amount, window ms), counted only by a claim."""
+        keys = [self.verification_key(verification_id), self.failure_key(phone_hash),
+                *(key for key, _, _ in windows)]
+        args = [now_ms, client, hold_ms, masked_phone,
+                *(value for _, amount, window in windows for value in (amount, window))]
+        answer, replicated = self._decide("claim_attempt", keys, args, ("claimed",))
         if not replicated:
             self.redis.hdel(keys[0], "busy")
             raise StoreUnavailable("No replica confirmed the check; the code was not checked.")
-        return answer[0], (answer[1] if len(answer) > 1 else "")
+        return answer[0], answer[1:]
 
     @store_call
     def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,

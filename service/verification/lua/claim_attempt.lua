@@ -1,10 +1,15 @@
 -- Decides whether a check may go to the gateway now.  At most one check per verification
 -- is in flight (the gateway approves ANY code once a token was verified, REFERENCE.md §7.2),
--- a locked phone answers the same whatever the code, and nothing is counted here.  A claim
--- left from a check whose outcome is unknown ends the verification (fail closed).
+-- a locked phone answers the same whatever the code, and only a claimed check counts against
+-- the phone's check limit.  A claim left from a check whose outcome is unknown ends the
+-- verification (fail closed).
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
+-- KEYS[3..] the moving windows (_moving_window.lua) of the phone's check limit, if any
 -- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
 -- ARGV[4] the masked phone, written when the verification ends here
+-- ARGV[5..] per window: amount, window (ms)
+-- Answers {'claimed'}, {'not_found'}, {'closed', status}, {'locked', wait ms},
+-- {'busy', wait ms} or {'limited', window index, wait ms}.
 local now = tonumber(ARGV[1])
 local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy')
 if not v[1] or v[1] ~= ARGV[2] then
@@ -32,6 +37,17 @@ if busy > 0 then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
   redis.call('HDEL', KEYS[1], 'busy')
   return {'closed', 'expired'}
+end
+for i = 3, #KEYS do
+  local at = 5 + (i - 3) * 2
+  local wait = window_wait(KEYS[i], tonumber(ARGV[at]), tonumber(ARGV[at + 1]), now)
+  if wait > 0 then
+    return {'limited', i - 2, string.format('%d', wait)}
+  end
+end
+for i = 3, #KEYS do
+  local at = 5 + (i - 3) * 2
+  window_count(KEYS[i], tonumber(ARGV[at]), tonumber(ARGV[at + 1]), now)
 end
 redis.call('HSET', KEYS[1], 'busy', string.format('%d', now + tonumber(ARGV[3])))
 return {'claimed'}

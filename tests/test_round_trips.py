@@ -1,0 +1,80 @@
+"""Issue 8's budget for Redis on the hot path, against a real redis-server: each limit costs
+at most one round trip, each state decision one, and nothing else touches Redis. Counted
+at the client: every command or pipeline redis-py sends is one packed write."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from redis.connection import AbstractConnection
+
+from tests.conftest import last_code
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """What the app sends to Redis, one entry per round trip (a pipeline's commands joined
+    by '+', a script by its first line)."""
+    sent: list[str] = []
+    original = AbstractConnection.send_packed_command
+
+    def send(connection, command, check_health=True):
+        sent.append(_describe(command))
+        return original(connection, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    return sent
+
+
+def _describe(packed) -> str:
+    """The names of the commands in one packed write (RESP arrays of bulk strings)."""
+    data = b"".join(bytes(chunk) for chunk in (packed if isinstance(packed, list) else [packed]))
+    names, at = [], 0
+    while at < len(data):
+        end = data.index(b"\r\n", at)
+        count, at = int(data[at + 1:end]), end + 2
+        for index in range(count):
+            end = data.index(b"\r\n", at)
+            size = int(data[at + 1:end])
+            if index == 0:
+                names.append(data[end + 2:end + 2 + size].decode())
+            at = end + 2 + size + 2
+    return "+".join(names)
+
+
+TWO_WINDOWS = "50 per hour;500 per day"
+
+
+def test_a_start_and_a_check_cost_one_round_trip_per_limit_and_decision(
+        make_app, simulator, auth, round_trips):
+    # Flask-Limiter counts each item of a request-level limit in its own round trip, so
+    # those have one item here; the domain's limits cost one round trip whatever they hold.
+    http = make_app(OTP_RESEND_COOLDOWN="0", OTP_LIMIT_START_PER_IP="100 per hour",
+                    OTP_LIMIT_PER_CLIENT="1000 per minute",
+                    OTP_LIMIT_START_PER_PHONE=TWO_WINDOWS, OTP_LIMIT_CHECK_PER_PHONE=TWO_WINDOWS,
+                    OTP_BUDGET_PER_PREFIX=TWO_WINDOWS, OTP_BUDGET_PER_COUNTRY=TWO_WINDOWS,
+                    OTP_BUDGET_GLOBAL=TWO_WINDOWS).test_client()
+    warm = http.post("/otp/start", json={"phone": "+41791110900"}, headers=auth)
+    http.post("/otp/check", json={"id": warm.get_json()["id"], "code": "000000"},
+              headers=auth)  # scripts loaded, replica state known
+
+    round_trips.clear()
+    started = http.post("/otp/start", json={"phone": "+41791110901"}, headers=auth)
+    assert started.status_code == 201
+    start_trips = list(round_trips)
+
+    code = last_code(simulator, "+41791110901")
+    round_trips.clear()
+    checked = http.post("/otp/check", json={"id": started.get_json()["id"], "code": code},
+                        headers=auth)
+    assert checked.status_code == 200 and checked.get_json()["valid"] is True
+    check_trips = list(round_trips)
+
+    # start: per-client limit, per-IP limit (Flask-Limiter), the phone limit with the
+    # budgets and breakers (count_limits.lua), the reservation (reserve_send.lua), the
+    # delivery tracking
+    assert Counter(start_trips) == Counter({"EVALSHA": 4, "ZADD+ZREMRANGEBYSCORE+PEXPIRE": 1}), start_trips
+    # check: per-client limit, the read, the claim with the phone's check limit, the
+    # settlement
+    assert Counter(check_trips) == Counter({"EVALSHA": 3, "HGETALL": 1}), check_trips
