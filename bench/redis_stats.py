@@ -19,6 +19,8 @@ from pathlib import Path
 import aiohttp
 import redis
 
+from service.verification.store import script_source
+
 from bench import driver
 
 MARK = "bench-mark:"
@@ -41,12 +43,13 @@ def delta(before: Counter, after: Counter) -> dict[str, int]:
 
 def script_names() -> dict[str, str]:
     """sha1 → name for the service's Lua scripts and those of the `limits` library."""
-    folders = [resources.files("service.verification").joinpath("lua"),
-               resources.files("limits").joinpath("resources/redis/lua_scripts")]
     names = {}
-    for folder in folders:
-        for path in Path(str(folder)).glob("*.lua"):
-            names[hashlib.sha1(path.read_bytes()).hexdigest()] = path.stem
+    for path in Path(str(resources.files("service.verification").joinpath("lua"))).glob("*.lua"):
+        source = script_source(path.stem)  # as loaded: some carry a shared prelude
+        names[hashlib.sha1(source.encode()).hexdigest()] = path.stem
+    limits_lua = resources.files("limits").joinpath("resources/redis/lua_scripts")
+    for path in Path(str(limits_lua)).glob("*.lua"):
+        names[hashlib.sha1(path.read_bytes()).hexdigest()] = path.stem
     return names
 
 

@@ -318,3 +318,33 @@ def test_poll_leaves_recent_sends_alone_and_gives_up_very_old_ones(live, simulat
     assert poll("--older-than", "0", "--max-age", "0")["expired"] == 1
     assert inquiries(simulator) == asked
     assert live.read(vid)["delivery_status"] == "submitted"
+
+
+def awaiting(live) -> set[str]:
+    """Every TRN awaiting a delivery status, whatever its slot."""
+    redis = live.services.redis
+    return {trn for key in redis.keys("otp:{*}:dlv") for trn in redis.zrange(key, 0, -1)}
+
+
+def test_each_send_awaits_its_status_in_its_verifications_slot(make_live, simulator):
+    live = make_live(OTP_RESEND_COOLDOWN="0")
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    live.start()  # a resend on the same verification
+    tag = vid[3:7]
+    assert live.services.redis.zrange(f"otp:{{{tag}}}:dlv", 0, -1) == [
+        trn_for(vid, 1), trn_for(vid, 2)]
+    assert live.services.redis.pttl(f"otp:{{{tag}}}:dlv") > 24 * 3600 * 1000
+
+
+def test_a_send_the_gateway_refused_or_a_test_number_awaits_nothing(
+        make_live, simulator, poll):
+    live = make_live(OTP_TEST_NUMBERS="+41790000000=123456@2099-12-31")
+    requests.post(simulator.url + "/_sim/faults",
+                  json={"status_code": "24", "endpoints": ["SendTokenSMS"], "count": 1},
+                  timeout=5).raise_for_status()
+    refused = live.app.test_client().post("/otp/start", json={"phone": PHONE}, headers=AUTH)
+    assert refused.status_code >= 500
+    live.start("+41790000000")
+    assert awaiting(live) == set()
+    assert poll("--older-than", "0")["due"] == 0

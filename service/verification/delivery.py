@@ -12,7 +12,10 @@ With the longest OTP_PUBLIC_URL (80 characters) and send 10 that is 178 characte
 gateway takes 200 (§6.4). Every send also carries a TRN, with or without OTP_PUBLIC_URL,
 so `aspsms-verify delivery poll` can inquire sends whose callbacks never came. The TRN
 spells the verification id and send number in [A-Za-z0-9] (§5.3), so no mapping is stored.
-Sends without a final status wait in one sorted set scored by send time (no SCAN).
+Sends without a final status wait, by TRN and scored by send time, in one sorted set per
+verification slot (``otp:{tag}:dlv``, no SCAN): reserve_send.lua enters a send in the same
+round trip that reserves it, so tracking costs the start nothing, and no single key takes
+every send on a cluster. The poll reads all 65 536 slots' sets, in pipelines.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from datetime import UTC, datetime
 
 from service.errors import ServiceError
 from service.verification.errors import VerificationNotFound
-from service.verification.store import ID_PATTERN, RETENTION_MS, VerificationStore, store_call
+from service.verification.store import (
+    ID_PATTERN,
+    VerificationStore,
+    store_call,
+)
 
 log = logging.getLogger(__name__)
 
-PENDING_KEY = "otp:delivery:pending"
-# a verification's record is gone by then: validity (≤ 60 min) plus retention
-PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
+TAGS = [f"{tag:04x}" for tag in range(16**4)]  # every slot's set of sends awaiting status
+POLL_BATCH = 2048  # tags read per round trip by the poll
 SIGNATURE_CHARS = 22  # 132 bits of the HMAC, base64url
 KINDS = {"d": "delivered", "b": "buffered", "f": "failed"}
 URL_ARGUMENTS = {"url_delivery": "d", "url_buffered": "b", "url_non_delivery": "f"}
@@ -110,8 +116,12 @@ def describe(status: str, reason: str) -> tuple[str, str]:
 
 def trn_for(verification_id: str, send: int) -> str:
     """The id's tag and random bytes in hex, then the send number: [a-fx0-9] only."""
+    return f"{trn_base(verification_id)}x{send}"
+
+
+def trn_base(verification_id: str) -> str:
     tag, rest = verification_id[3:7], verification_id[7:]
-    return f"{tag}{base64.urlsafe_b64decode(rest + '==').hex()}x{send}"
+    return f"{tag}{base64.urlsafe_b64decode(rest + '==').hex()}"
 
 
 def parse_trn(trn: str) -> tuple[str, int] | None:
@@ -142,8 +152,6 @@ class DeliveryNotifier:
         self._key = hmac.new(secret, b"aspsms-verify delivery url", hashlib.sha256).digest()
         self._events = events or (lambda *args, **kwargs: None)
         self._clock = clock
-        if events is not None:
-            events.subscribe(self._on_event)
 
     # -- sending -------------------------------------------------------------------------
     def urls_for(self, verification) -> dict[str, str]:
@@ -163,23 +171,10 @@ class DeliveryNotifier:
         mac = hmac.new(self._key, f"{verification_id}/{event}".encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
 
-    def _on_event(self, name: str, **details) -> None:
-        verification = details.get("verification")
-        if name == "sent" and verification is not None and not verification.test:
-            self.track(verification)
-
-    def track(self, verification) -> None:
-        """Remember a send as awaiting its final status."""
-        send, now = verification.send_count, self._now_ms()
-
-        def remember(pipe):
-            pipe.zadd(PENDING_KEY, {trn_for(verification.id, send): now})
-            if send > 1:  # the earlier send's status no longer describes this verification
-                pipe.zrem(PENDING_KEY, trn_for(verification.id, send - 1))
-            pipe.zremrangebyscore(PENDING_KEY, "-inf", now - PENDING_HORIZON_MS)
-            pipe.pexpire(PENDING_KEY, PENDING_HORIZON_MS)  # every key has a TTL
-
-        self._pending(remember)  # reserve_send.lua already reset a resend to submitted
+    @staticmethod
+    def trn_base(verification_id: str) -> str:
+        """The TRN of a verification's sends, less 'x<send>' (for reserve_send.lua)."""
+        return trn_base(verification_id)
 
     # -- receiving -----------------------------------------------------------------------
     def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> str:
@@ -221,7 +216,7 @@ class DeliveryNotifier:
         trn = trn_for(report.verification_id, report.send)
         if decision in ("stale", "not_found") or (decision == "updated"
                                                  and report.status in FINAL):
-            self._pending(lambda pipe: pipe.zrem(PENDING_KEY, trn))
+            self._forget(trn)
         if decision == "updated" and report.status != "submitted":
             log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
                      family)
@@ -233,8 +228,7 @@ class DeliveryNotifier:
         """Inquire sends without a final status older than ``older_than`` seconds."""
         now = self._now_ms()
         oldest, newest = now - int(max_age * 1000), now - int(older_than * 1000)
-        expired = self._redis(lambda r: r.zremrangebyscore(PENDING_KEY, "-inf", f"({oldest}"))
-        due = self._redis(lambda r: r.zrangebyscore(PENDING_KEY, oldest, newest))
+        expired, due = self._awaiting(oldest, newest)
         wanted = [trn for trn in due if self._still_open(trn)]
         updated = 0
         for first in range(0, len(wanted), batch):
@@ -242,6 +236,21 @@ class DeliveryNotifier:
             updated += sum(self._apply_row(row) == "updated" for row in rows)
         return {"due": len(due), "inquired": len(wanted), "updated": updated,
                 "expired": expired}
+
+    @store_call
+    def _awaiting(self, oldest: int, newest: int) -> tuple[int, list[str]]:
+        """Forget sends older than ``oldest``; the TRNs sent from then to ``newest``."""
+        expired, due = 0, []
+        for first in range(0, len(TAGS), POLL_BATCH):
+            pipe = self.store.redis.pipeline(transaction=False)
+            for tag in TAGS[first:first + POLL_BATCH]:
+                key = self.store.awaiting_delivery_key(tag)
+                pipe.zremrangebyscore(key, "-inf", f"({oldest}")
+                pipe.zrangebyscore(key, oldest, newest)
+            answers = pipe.execute()
+            expired += sum(answers[0::2])
+            due += [trn for trns in answers[1::2] for trn in trns]
+        return expired, due
 
     def _still_open(self, trn: str) -> bool:
         """Whether the send still lacks a final status; forgets those that do not."""
@@ -251,7 +260,7 @@ class DeliveryNotifier:
             known = int(data.get("delivery_send") or 1)  # creation describes send 1
             if known < parsed[1] or (known == parsed[1] and data.get("delivery") not in FINAL):
                 return True
-        self._pending(lambda pipe: pipe.zrem(PENDING_KEY, trn))
+        self._forget(trn)
         return False
 
     def _apply_row(self, row) -> str:
@@ -269,11 +278,5 @@ class DeliveryNotifier:
         return int(self._clock() * 1000)
 
     @store_call
-    def _redis(self, command):
-        return command(self.store.redis)
-
-    @store_call
-    def _pending(self, commands) -> None:
-        pipe = self.store.redis.pipeline(transaction=False)
-        commands(pipe)
-        pipe.execute()
+    def _forget(self, trn: str) -> None:
+        self.store.redis.zrem(self.store.awaiting_delivery_key(trn[:4]), trn)

@@ -87,13 +87,16 @@ class VerificationService:
         mask, validity = self._options(request)
         if not self.policy.sms_enabled:
             raise errors.SmsDisabled("Sending SMS is switched off (OTP_SMS_ENABLED=false).")
-        costs = self.limits is not None and self._test_code(phone.e164) is None
+        real = self._test_code(phone.e164) is None  # a test number's code is never sent
+        costs = self.limits is not None and real
+        trn = self.notifier.trn_base if self.notifier is not None and real else None
         ph = self.store.phone_hash(phone.e164)
-        seen, reservation = self._reserve(client, phone, ph, request, mask, validity)
+        seen, reservation = self._reserve(client, phone, ph, request, mask, validity, trn)
 
         def undo():
             self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
-                                 seen_pointer=seen)
+                                 seen_pointer=seen,
+                                 trn=trn(reservation.verification_id) if trn else "")
 
         if costs:
             try:  # counted after the reservation, so only sends count (a breaker too)
@@ -125,7 +128,8 @@ class VerificationService:
                                           errors={"validity_minutes": [message]})
         return mask, validity
 
-    def _reserve(self, client, phone: Phone, ph, request, mask, validity):
+    def _reserve(self, client, phone: Phone, ph, request, mask, validity, trn):
+        """The reservation; ``trn`` names a send that will await its delivery status."""
         seen = UNREAD  # most starts are a phone's first: the script reads the pointer
         for _ in range(5):
             now = _now_ms(self.clock)
@@ -135,7 +139,9 @@ class VerificationService:
                 client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id, now_ms=now,
                 cooldown_ms=self.policy.resend_cooldown * 1000,
                 max_sends=self.policy.max_sends, expires_ms=expires,
-                fields=self._new_fields(client, phone, ph, request, mask, validity, now))
+                fields=self._new_fields(client, phone, ph, request, mask, validity, now),
+                trns=("", "") if trn is None else (
+                    trn(seen) if seen not in (None, UNREAD) else "", trn(new_id)))
             if reservation.outcome != "retry":
                 break
             seen = reservation.verification_id  # the pointer as the script found it

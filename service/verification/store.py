@@ -7,6 +7,8 @@ Cluster. The tag is also embedded in the verification id, so an id alone names i
     otp:{tag}:v:<id>              hash: one verification
     otp:{tag}:cur:<client>:<ph>   string: that client's latest verification for the phone
     otp:{tag}:fail:<ph>           hash: the phone's consecutive failures and lock
+    otp:{tag}:dlv                 sorted set: the slot's sends awaiting a final delivery
+                                  status, by TRN, scored by send time (delivery.py)
 
 No key holds a raw phone number; the verification hash holds it while pending and a masked
 form once it has ended. Codes are never stored: the gateway generates and checks them.
@@ -38,6 +40,8 @@ from service.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 
 RETENTION_MS = 24 * 3600 * 1000
+# a verification's record is gone by then: validity (≤ 60 min) plus retention
+PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
 FAILURE_MEMORY_MS = 24 * 3600 * 1000
 ID_PATTERN = re.compile(r"\Avf_([0-9a-f]{4})[A-Za-z0-9_-]{22}\Z")
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
@@ -53,13 +57,17 @@ WINDOW_SCRIPTS = ("claim_attempt", "count_limits")
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
 
 
-def register_script(client, name: str):
+def script_source(name: str) -> str:
     """lua/<name>.lua, after the shared moving-window functions if it counts limits."""
     lua = resources.files("service.verification").joinpath("lua")
     text = lua.joinpath(f"{name}.lua").read_text()
     if name in WINDOW_SCRIPTS:
         text = lua.joinpath("_moving_window.lua").read_text() + text
-    return client.register_script(text)
+    return text
+
+
+def register_script(client, name: str):
+    return client.register_script(script_source(name))
 
 
 def store_call(method):
@@ -111,6 +119,11 @@ class VerificationStore:
     @staticmethod
     def failure_key(phone_hash: str) -> str:
         return f"otp:{{{phone_hash[:4]}}}:fail:{phone_hash}"
+
+    @staticmethod
+    def awaiting_delivery_key(tag: str) -> str:
+        """The sends of one slot (a verification id's tag) that await a delivery status."""
+        return f"otp:{{{tag}}}:dlv"
 
     # -- reads ---------------------------------------------------------------------------
     @store_call
@@ -179,21 +192,27 @@ class VerificationStore:
     @store_call
     def reserve_send(self, *, client: str, phone_hash: str, seen_pointer: str | None,
                      new_id: str, now_ms: int, cooldown_ms: int, max_sends: int,
-                     expires_ms: int, fields: dict[str, str | int]) -> Reservation:
+                     expires_ms: int, fields: dict[str, str | int],
+                     trns: tuple[str, str] = ("", "")) -> Reservation:
+        """``trns``: the TRNs (less 'x<send>') of the pointer's verification and of the new
+        one, under which a reserved send awaits its delivery status; '' for none."""
         read = seen_pointer not in (None, UNREAD)
         keys = [
             self.pointer_key(client, phone_hash),
             self.verification_key(seen_pointer if read else new_id),
             self.verification_key(new_id),
+            self.awaiting_delivery_key(phone_hash[:4]),
         ]
         flat = [item for pair in fields.items() for item in pair]
         args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
-                expires_ms, *flat]
+                expires_ms, *trns, PENDING_HORIZON_MS, *flat]
         answer, replicated = self._decide("reserve_send", keys, args, ("created", "resend"))
         outcome = answer[0]
         if not replicated:
-            self._scripts["undo_send"](keys=keys[:1] + [self.verification_key(answer[1])],
-                                       args=[outcome, answer[1], seen_pointer if read else ""])
+            trn = trns[1] if outcome == "created" else trns[0]
+            self._scripts["undo_send"](
+                keys=[keys[0], self.verification_key(answer[1]), keys[3]],
+                args=[outcome, answer[1], seen_pointer if read else "", trn])
             raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
         if outcome in ("cooldown", "max_sends"):
             return Reservation(outcome, seen_pointer, int(float(answer[1])))
@@ -204,10 +223,11 @@ class VerificationStore:
 
     @store_call
     def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
-                  seen_pointer: str | None) -> None:
+                  seen_pointer: str | None, trn: str = "") -> None:
         keys = [self.pointer_key(client, phone_hash),
-                self.verification_key(reservation.verification_id)]
-        args = [reservation.outcome, reservation.verification_id, seen_pointer or ""]
+                self.verification_key(reservation.verification_id),
+                self.awaiting_delivery_key(phone_hash[:4])]
+        args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn]
         self._scripts["undo_send"](keys=keys, args=args)
 
     @store_call

@@ -1,14 +1,21 @@
 -- Decides whether a start sends an SMS: a new verification, a resend on the pending one
 -- (inside the cooldown and send budget), or a refusal.  Sending happens after this script
--- answers; undo_send.lua reverts the reservation when the gateway fails.
+-- answers; undo_send.lua reverts the reservation when the gateway fails.  A send it
+-- reserves also enters its slot's set of sends awaiting a final delivery status, under
+-- the TRN it goes out with (delivery.py: the inquiry fallback reads these sets).
 -- KEYS[1] the client's pointer to its latest verification for this phone
 -- KEYS[2] the verification the caller found behind that pointer (same slot; may not exist)
 -- KEYS[3] the key for a new verification
+-- KEYS[4] the slot's sends awaiting delivery: a sorted set of TRNs scored by send time (ms)
 -- ARGV[1] now (ms)  ARGV[2] pointer value the caller read ('' for none; '?' not read: the
 --         caller guesses there is none, saving a round trip for a phone seen for the first
 --         time, and KEYS[2] is unused)  ARGV[3] new id
 -- ARGV[4] retention (ms)  ARGV[5] cooldown (ms)  ARGV[6] max sends
--- ARGV[7] new verification's expiry (ms)  ARGV[8..] its fields as name, value pairs
+-- ARGV[7] new verification's expiry (ms)
+-- ARGV[8], ARGV[9] the TRN, less its 'x<send>', of the verification behind the pointer and
+--         of a new one ('': the send is not tracked, e.g. a test number)
+-- ARGV[10] how long (ms) a send may await its status   ARGV[11..] the new verification's
+--         fields as name, value pairs
 -- Answers the decision, and for a send the verification's fields (HGETALL order); 'retry'
 -- with the pointer's value when the caller's differs (call again with that verification).
 local function with_state(answer, key)
@@ -18,6 +25,12 @@ local function with_state(answer, key)
   return answer
 end
 local now = tonumber(ARGV[1])
+local function track(trn)
+  local horizon = tonumber(ARGV[10])
+  redis.call('ZADD', KEYS[4], ARGV[1], trn)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%d', now - horizon))
+  redis.call('PEXPIRE', KEYS[4], horizon)
+end
 local pointer = redis.call('GET', KEYS[1]) or ''
 if pointer ~= ARGV[2] and not (ARGV[2] == '?' and pointer == '') then
   return {'retry', pointer}
@@ -44,11 +57,17 @@ if pointer ~= '' then
     local until_ms = string.format('%d', expires + tonumber(ARGV[4]))
     redis.call('PEXPIREAT', KEYS[2], until_ms)
     redis.call('PEXPIREAT', KEYS[1], until_ms)
+    if ARGV[8] ~= '' then
+      track(ARGV[8] .. 'x' .. (sends + 1))
+    end
     return with_state({'resend', pointer}, KEYS[2])
   end
 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 8, #ARGV))
+redis.call('HSET', KEYS[3], unpack(ARGV, 11, #ARGV))
 local until_ms = string.format('%d', tonumber(ARGV[7]) + tonumber(ARGV[4]))
 redis.call('PEXPIREAT', KEYS[3], until_ms)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', until_ms)
+if ARGV[9] ~= '' then
+  track(ARGV[9] .. 'x1')
+end
 return with_state({'created', ARGV[3]}, KEYS[3])
