@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2-s smoke run (sets --duration 2)")
     parser.add_argument("--trace-flows", type=int, default=20, help="flows traced with MONITOR")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--lean-baseline", action="store_true",
+                        help="the baseline's requests Session without trust_env, like the "
+                             "service's (default: requests' defaults)")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = 2.0
@@ -53,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Stack:
     """Everything under test, started once; the apps share Redis and the simulator."""
 
-    def __init__(self, resources: ExitStack, logdir: Path):
+    def __init__(self, resources: ExitStack, logdir: Path, lean_baseline: bool = False):
         self.redis_server = start_redis()
         resources.callback(self.redis_server.stop)
         self.redis = redis.Redis.from_url(self.redis_server.url)
@@ -61,9 +64,11 @@ class Stack:
         resources.callback(self.sim.stop)
         env = service_env(self.redis_server.url, self.sim.url)
         self.apps = {}
+        lean = {"BENCH_BASELINE_TRUST_ENV": "0"} if lean_baseline else {}
         for name, app in (("service", "service:create_app()"),
                           ("baseline", "bench.baseline:create_app()")):
-            self.apps[name] = Gunicorn(name, app, env, logdir)
+            self.apps[name] = Gunicorn(name, app, {**env, **(lean if name == "baseline" else {})},
+                                       logdir)
             resources.callback(self.apps[name].stop)
         self.connections: Counter = Counter()  # gateway connections per app, whole run
 
@@ -141,7 +146,7 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "cpu": _cpu_model(), "load_average": os.getloadavg(),
             "python": platform.python_version(), "redis": redis_version,
             "workers": int(os.environ.get("WEB_CONCURRENCY", "2")),
-            "threads": int(os.environ.get("GUNICORN_THREADS", "32"))}
+            "threads": int(os.environ.get("GUNICORN_THREADS", "64"))}
 
 
 def _cpu_model() -> str:
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 "settings": {k: str(v) if isinstance(v, Path) else v
                              for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory(prefix="aspsms-bench-") as logdir, ExitStack() as res:
-        stack = Stack(res, Path(logdir))
+        stack = Stack(res, Path(logdir), args.lean_baseline)
         alone, traces = _prepare(stack, args)
         rows = _repeats(stack, args)
         document["gateway_connections_total"] = dict(stack.connections)
