@@ -19,9 +19,8 @@ from pathlib import Path
 import aiohttp
 import redis
 
-from service.verification.store import script_source
-
 from bench import driver
+from service.verification.store import script_source
 
 MARK = "bench-mark:"
 PIPELINE_GAP_S = 50e-6  # pipelined commands: ~10 µs apart; separate round trips: ≥ 90 µs

@@ -110,7 +110,7 @@ class PhoneLimits:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
         check's claim (claim_attempt.lua) counts them, in the same round trip."""
         return tuple((c.key, c.item.amount, c.item.get_expiry() * 1000)
-                     for c in self._counted("{%s}" % phone_hash[:4], "check_per_phone",
+                     for c in self._counted(f"{{{phone_hash[:4]}}}", "check_per_phone",
                                             phone_hash))
 
     def refuse_check(self, window: int, wait_ms: int) -> None:
