@@ -840,3 +840,16 @@ def test_a_really_refused_connection_is_retried_twice_even_for_a_send():
             client.send_token_sms(PHONE, token_reference="r")
 
     assert adapter.attempts == 3
+
+
+def test_the_environments_proxy_and_ca_bundle_are_read_once_at_start(monkeypatch):
+    from service.gateway._transport import pooled_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    session = pooled_session("https://json.aspsms.com")
+    assert session.proxies["https"] == "http://proxy.example:3128"
+    assert session.verify == "/etc/ssl/corporate.pem"
+    assert session.trust_env is False  # not read again on every call
+    assert pooled_session("https://internal.example").proxies.get("https") is None

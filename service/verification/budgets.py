@@ -41,7 +41,6 @@ from service.verification.store import STORE_ERRORS, register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
-BUDGETS = ("global", "country", "prefix")
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,6 @@ class PhoneLimits:
     def __init__(self, *, store_client, secret: bytes, settings: LimitSettings,
                  on_event: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.time):
-        self.redis = store_client
         self._secret = secret
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
@@ -104,7 +102,7 @@ class PhoneLimits:
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
         counted += self._counted(BREAKER_TAG, "start_per_phone", phone_hash)
-        self._count([self._breaker_key(kind, scope) for kind, scope in scopes], counted)
+        self._count([(kind, self._breaker_key(kind, scope)) for kind, scope in scopes], counted)
 
     def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
@@ -118,16 +116,18 @@ class PhoneLimits:
         item = self.items["check_per_phone"][window - 1]
         self._refuse(_Counted("check_per_phone", item, "", 0), wait_ms / 1000, False)
 
-    def _count(self, breakers: list[str], counted: list[_Counted]) -> None:
+    def _count(self, breakers: list[tuple[str, str]], counted: list[_Counted]) -> None:
+        """``breakers``: each budget's (kind, breaker key), in the order counted names them."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
         try:
-            answer = self._script(keys=[*breakers, *(c.key for c in counted)], args=args)
+            answer = self._script(keys=[*(key for _, key in breakers), *(c.key for c in counted)],
+                                  args=args)
         except (redis.RedisError, *STORE_ERRORS) as e:
             raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
         if answer[0] == "tripped":
-            kind = BUDGETS[int(answer[1]) - 1]
+            kind = breakers[int(answer[1]) - 1][0]
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
                               int(answer[2]) / 1000, f"{kind}_budget")
         if answer[0] == "refused":
