@@ -31,6 +31,20 @@ from bench.processes import CLIENT_KEY, Simulator, service_env, start_redis
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 
+_PROFILER: cProfile.Profile | None = None
+
+
+def _app_call(call):
+    """Run one request through the app, under the profiler when one is on."""
+    if _PROFILER is None:
+        return call()
+    _PROFILER.enable()
+    try:
+        return call()
+    finally:
+        _PROFILER.disable()
+
+
 def _code(sim_url: str, session: requests.Session, phone: str) -> str:
     messages = session.get(f"{sim_url}/_sim/messages", params={"recipient": phone}).json()
     return messages[-1]["code"]
@@ -39,13 +53,13 @@ def _code(sim_url: str, session: requests.Session, phone: str) -> str:
 def _service_flow(client, sim_url, session) -> float:
     phone = driver.next_phone()
     spent = time.thread_time()
-    started = client.post("/otp/start", json={"phone": phone}, headers=AUTH)
+    started = _app_call(lambda: client.post("/otp/start", json={"phone": phone}, headers=AUTH))
     spent = time.thread_time() - spent
     assert started.status_code == 201, started.get_json()
     code = _code(sim_url, session, phone)
     before = time.thread_time()
-    checked = client.post("/otp/check", json={"id": started.get_json()["id"], "code": code},
-                          headers=AUTH)
+    body = {"id": started.get_json()["id"], "code": code}
+    checked = _app_call(lambda: client.post("/otp/check", json=body, headers=AUTH))
     spent += time.thread_time() - before
     assert checked.status_code == 200 and checked.get_json()["valid"], checked.get_json()
     return spent
@@ -54,12 +68,12 @@ def _service_flow(client, sim_url, session) -> float:
 def _baseline_flow(client, sim_url, session) -> float:
     phone = driver.next_phone()
     spent = time.thread_time()
-    started = client.post("/start", json={"phone": phone})
+    started = _app_call(lambda: client.post("/start", json={"phone": phone}))
     spent = time.thread_time() - spent
     assert started.status_code == 201, started.get_json()
     code = _code(sim_url, session, phone)
     before = time.thread_time()
-    checked = client.post("/check", json={"phone": phone, "code": code})
+    checked = _app_call(lambda: client.post("/check", json={"phone": phone, "code": code}))
     spent += time.thread_time() - before
     assert checked.status_code == 200 and checked.get_json()["valid"], checked.get_json()
     return spent
@@ -68,6 +82,7 @@ def _baseline_flow(client, sim_url, session) -> float:
 def _measure(flow, client, sim_url, flows: int, rounds: int) -> list[float]:
     """CPU ms per flow of each round (a round is ``flows`` flows)."""
     session = requests.Session()
+    session.trust_env = False
     for _ in range(min(50, flows)):  # warm-up: pools, script cache, lazy imports
         flow(client, sim_url, session)
     return [sum(flow(client, sim_url, session) for _ in range(flows)) * 1000 / flows
@@ -81,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="then profile N service flows and print the top functions")
     parser.add_argument("--sort", default="tottime", help="pstats sort key")
+    parser.add_argument("--lines", type=int, default=45, help="functions --cprofile prints")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="aspsms-profile-") as logdir:
@@ -109,13 +125,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  baseline {baseline_ms:6.2f}   (rounds {_spread(results['baseline'])})")
             print(f"  baseline / service = {baseline_ms / service_ms:.2f}")
             if args.cprofile:
+                global _PROFILER
                 session = requests.Session()
-                profiler = cProfile.Profile()
-                profiler.enable()
+                session.trust_env = False
+                profiler = _PROFILER = cProfile.Profile()
                 for _ in range(args.cprofile):
                     _service_flow(service, simulator.url, session)
-                profiler.disable()
-                pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort).print_stats(45)
+                _PROFILER = None
+                stats = pstats.Stats(profiler, stream=sys.stdout)
+                stats.sort_stats(args.sort).print_stats(args.lines)
         finally:
             simulator.stop()
             redis_server.stop()

@@ -732,6 +732,7 @@ class _LoopbackGateway(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.connections = 0
         self.requests = 0
+        self.received: list[tuple[dict, str]] = []  # (JSON body, Content-Type) per request
         self.mode = "answer"  # or "stall" (answer only when released) or "drop"
         self.release = threading.Event()
 
@@ -753,9 +754,10 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
             self.server.connections += 1  # setup runs once per accepted TCP connection
 
     def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
+        body = self.rfile.read(int(self.headers["Content-Length"]))
         with self.server.lock:
             self.server.requests += 1
+            self.server.received.append((json.loads(body), self.headers["Content-Type"]))
         if self.server.mode == "drop":
             self.close_connection = True
             return
@@ -790,6 +792,20 @@ def test_consecutive_calls_reuse_one_tcp_connection(loopback):
 
     assert results == [Credits(Decimal("42"))] * 5
     assert (loopback.requests, loopback.connections) == (5, 1)
+
+
+def test_calls_to_one_endpoint_each_send_their_own_whole_body(loopback):
+    # The request is prepared once per URL and copied per call: no body or length may
+    # carry over from one call to the next.
+    with AspsmsClient(loopback.url, USERKEY, PASSWORD) as client:
+        valid = [client.verify_token("+41791234567", reference, "1234")
+                 for reference in ("a", "b" * 300, "c")]
+        client.check_credits()
+
+    assert valid == [True] * 3  # the loopback answers StatusCode 1 to everything
+    references = [body.get("TokenReference") for body, _ in loopback.received]
+    assert references == ["a", "b" * 300, "c", None]
+    assert {content_type for _, content_type in loopback.received} == {"application/json"}
 
 
 def test_a_gateway_slower_than_the_timeout_is_abandoned_quickly(loopback):

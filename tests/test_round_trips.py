@@ -78,3 +78,37 @@ def test_a_start_and_a_check_cost_one_round_trip_per_limit_and_decision(
     # check: per-client limit, the read, the claim with the phone's check limit, the
     # settlement
     assert Counter(check_trips) == Counter({"EVALSHA": 3, "HGETALL": 1}), check_trips
+
+
+def test_flask_limiter_resolves_a_routes_limits_once_per_request(make_app, auth, monkeypatch):
+    # Its before-request pass would resolve them a second time, for limits (default,
+    # application, blueprint, meta) this service does not declare.
+    from service.http.limits import limiter
+
+    resolved = []
+    original = limiter.limit_manager.resolve_limits
+
+    def resolve(*args, **kwargs):
+        resolved.append(kwargs.get("in_middleware", args[4] if len(args) > 4 else None))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", resolve)
+    http = make_app(OTP_LIMIT_PER_CLIENT="2 per minute").test_client()
+    answers = [http.post("/otp/start", json={"phone": f"+4179111095{n}"}, headers=auth)
+               for n in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].get_json()["reason"] == "per_client"
+    assert resolved == [False, False, False]  # by the route's decorator, never in middleware
+
+
+def test_flask_limiters_before_request_pass_stays_when_a_limit_needs_it(make_app, monkeypatch):
+    from flask import Flask
+
+    from service.http.limits import _skip_request_level_pass, limiter
+
+    assert limiter._check_request_limit not in make_app().before_request_funcs[None]
+    app = Flask(__name__)
+    app.before_request(limiter._check_request_limit)
+    monkeypatch.setattr(limiter.limit_manager, "_application_limits", [["declared"]])
+    _skip_request_level_pass(app)
+    assert limiter._check_request_limit in app.before_request_funcs[None]

@@ -5,6 +5,7 @@ only a call that never reached the gateway is repeated. Once the request may hav
 written, a lost answer is never retried — on a send that would risk texting someone twice.
 """
 
+import functools
 import ipaddress
 import json
 import os
@@ -93,6 +94,17 @@ def pooled_session(base_url: str) -> requests.Session:
     return session
 
 
+@functools.lru_cache(maxsize=64)
+def _prepared_post(url: str) -> requests.PreparedRequest:
+    """A POST to ``url`` with HEADERS, prepared once per URL and copied for each call.
+
+    session.post would merge cookies, headers and settings the gateway never uses, and
+    preparing the URL (parsing, IDNA, quoting) cost ~70 µs of CPU per call; a copy with
+    its own body costs ~6 µs (bench/README.md). The session still pools the connections.
+    """
+    return requests.Request("POST", url, headers=HEADERS).prepare()
+
+
 def post_json(
     session: requests.Session,
     url: str,
@@ -105,11 +117,8 @@ def post_json(
 ) -> dict[str, Any]:
     """POST ``body`` as JSON and return the answer object, or raise a GatewayError."""
     failure: requests.ConnectionError | None = None
-    # Prepared here rather than by session.post, which merges cookies, headers and settings
-    # the gateway never uses on every call; the session still pools the connections.
-    prepared = requests.Request("POST", url, headers=HEADERS,
-                                data=json.dumps(body, separators=(",", ":"),
-                                                allow_nan=False).encode()).prepare()
+    prepared = _prepared_post(url).copy()
+    prepared.prepare_body(json.dumps(body, separators=(",", ":"), allow_nan=False).encode(), None)
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
