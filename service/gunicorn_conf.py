@@ -35,6 +35,7 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
 # Heartbeat files; /dev/shm in containers avoids stalls on a slow /tmp.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+logger_class = "service.logs.GunicornLogger"  # builds access lines only when asked to
 # gunicorn's control socket (in $HOME, which a read-only container does not have) is off
 # unless a path is given.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or "gunicorn.ctl"

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
+from gunicorn import glogging
 
 from service.config import ConfigError, Settings
 
@@ -175,3 +176,16 @@ def install(level: int | str = logging.INFO, secrets: Iterable[str] = (),
 
 def init_app(app, settings: Settings) -> None:
     install(settings.log_level, secret_values(settings))
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, without its access line unless ``accesslog`` is set.
+
+    gunicorn builds the access line's fields for every request whenever a logging config is
+    given, as ours is, and only then lets the level drop it: ~0.1 ms of CPU per request
+    for a line nobody asked for (the app writes its own access event).
+    """
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)

@@ -353,3 +353,21 @@ def test_an_audit_cursor_that_is_not_one_is_refused(console):
     response = console.get("/admin/console/audit", query_string={"before": "<x>"})
     assert response.status_code == 422
     assert "validation_failed" in text(response)
+
+
+def test_json_api_requests_build_no_session_signer_and_the_console_still_signs_in(
+        app, http, monkeypatch):
+    built = []
+    original = type(app.session_interface).get_signing_serializer
+
+    def counting(interface, flask_app):
+        built.append(flask_app)
+        return original(interface, flask_app)
+
+    monkeypatch.setattr(type(app.session_interface), "get_signing_serializer", counting)
+    started = http.post("/otp/start", json={"phone": "+41791113301"},
+                        headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    assert started.status_code == 201 and built == []
+
+    assert sign_in(http).status_code == 303
+    assert session_data(app, http)["admin"] and built  # the cookie is signed and read

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -224,3 +225,35 @@ def test_a_malformed_or_oversized_body_still_gets_its_access_event(
     [access] = [e for e in events_of(capsys) if e["logger"] == "service.access"]
     assert response.status_code == access["status"] == status
     assert "phone" not in access
+
+
+@pytest.mark.parametrize("accesslog, built", [(None, False), ("-", True)])
+def test_gunicorn_builds_its_access_line_only_when_accesslog_asks_for_it(
+        root_logging, monkeypatch, accesslog, built):
+    # With any logging config gunicorn's own Logger builds the line's fields for every
+    # request and only then lets the level drop it.
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    cfg = Config()
+    cfg.set("logconfig_dict", {"version": 1, "disable_existing_loggers": False})
+    cfg.set("accesslog", accesslog)
+    assert Logger(cfg).access_log_enabled  # the stock logger would build it either way
+    logger = logs.GunicornLogger(cfg)
+    calls = []
+    monkeypatch.setattr(logger, "atoms", lambda *args: calls.append(args) or {})
+
+    logger.access(None, None, {}, None)
+
+    assert bool(calls) is built
+
+
+def test_the_gunicorn_settings_use_that_logger():
+    import subprocess
+    import sys
+
+    printed = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+         "--print-config", "service:create_app()"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert re.search(r"^logger_class\s+= service\.logs\.GunicornLogger$", printed, re.M)
