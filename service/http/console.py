@@ -94,9 +94,10 @@ class _Sessions(SecureCookieSessionInterface):
         return request.is_secure or super().get_cookie_secure(app)
 
     def open_session(self, app: Flask, request):
-        # Without the cookie (every JSON API request: its path is /admin) the session is
-        # empty; Flask would first build a signing serializer for it, ~10 µs per request.
-        if not request.cookies.get(self.get_cookie_name(app)):
+        # Without cookies (JSON API requests: the console's cookie has the path /admin) the
+        # session is empty; Flask would first build a signing serializer and parse the
+        # cookies, ~10 µs per request.
+        if "HTTP_COOKIE" not in request.environ:
             return self.session_class()
         return super().open_session(app, request)
 
