@@ -348,3 +348,61 @@ def test_a_send_the_gateway_refused_or_a_test_number_awaits_nothing(
     live.start("+41790000000")
     assert awaiting(live) == set()
     assert poll("--older-than", "0")["due"] == 0
+
+
+def _refuse_next_send(simulator) -> None:
+    requests.post(simulator.url + "/_sim/faults",
+                  json={"status_code": "24", "endpoints": ["SendTokenSMS"], "count": 1},
+                  timeout=5).raise_for_status()
+
+
+def test_a_failed_resend_is_taken_back_whole_and_the_first_sends_report_still_counts(
+        make_live, simulator):
+    live = make_live(OTP_RESEND_COOLDOWN="0")
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    before = live.read(vid)
+    _refuse_next_send(simulator)
+    refused = live.app.test_client().post("/otp/start", json={"phone": PHONE}, headers=AUTH)
+    assert refused.status_code == 503
+    assert live.read(vid) == before  # sends, expiry, resend time and delivery as they were
+    assert awaiting(live) == {trn_for(vid, 1)}
+
+    report = requests.get(fill(live.urls(vid, send=1)["url_delivery"], "0"), timeout=5)
+    assert report.status_code == 204
+    assert live.read(vid)["delivery_status"] == "delivered"  # send 1 is the latest again
+
+
+def test_a_failed_send_superseded_by_a_later_one_leaves_the_later_ones_state(
+        make_live, simulator):
+    # Two resends reserved before the first's gateway call failed (a cooldown shorter than
+    # a slow gateway call): the second one's SMS carries the valid code and its state stands.
+    live = make_live(OTP_RESEND_COOLDOWN="0")
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    store, verifications = live.services.store, live.services.verifications
+    ph = store.phone_hash(PHONE)
+    base = verifications.notifier.trn_base(vid)
+
+    def reserve(now_ms):
+        return store.reserve_send(
+            client="acme", phone_hash=ph, seen_pointer=vid, new_id=store.new_id(ph),
+            now_ms=now_ms, cooldown_ms=0, max_sends=5, expires_ms=now_ms + 600_000,
+            fields={}, trns=(base, ""))
+
+    now = int(time.time() * 1000)
+    first, second = reserve(now + 1000), reserve(now + 2000)
+    assert (first.state["sends"], second.state["sends"]) == ("2", "3")
+    later = live.record(vid)
+
+    undone = store.undo_send(client="acme", phone_hash=ph, reservation=first,
+                             seen_pointer=vid, trn=base)
+
+    assert undone == "superseded"
+    assert live.record(vid) == later  # the failed send still counts: 3 sends
+    assert awaiting(live) == {trn_for(vid, 1), trn_for(vid, 3)}
+    assert store.undo_send(client="acme", phone_hash=ph, reservation=second,
+                           seen_pointer=vid, trn=base) == "reverted"
+    record = live.record(vid)
+    assert (record["sends"], record["delivery_send"]) == ("2", "2")
+    assert record["expires"] == first.state["expires"]

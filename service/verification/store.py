@@ -208,27 +208,31 @@ class VerificationStore:
                 expires_ms, *trns, PENDING_HORIZON_MS, *flat]
         answer, replicated = self._decide("reserve_send", keys, args, ("created", "resend"))
         outcome = answer[0]
-        if not replicated:
-            trn = trns[1] if outcome == "created" else trns[0]
-            self._scripts["undo_send"](
-                keys=[keys[0], self.verification_key(answer[1]), keys[3]],
-                args=[outcome, answer[1], seen_pointer if read else "", trn])
-            raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
         if outcome in ("cooldown", "max_sends"):
             return Reservation(outcome, seen_pointer, int(float(answer[1])))
         if outcome == "retry":
             return Reservation(outcome, answer[1] or None)
         state = dict(zip(answer[2::2], answer[3::2], strict=True))
-        return Reservation(outcome, answer[1], state=state)
+        reservation = Reservation(outcome, answer[1], state=state)
+        if not replicated:
+            self.undo_send(client=client, phone_hash=phone_hash, reservation=reservation,
+                           seen_pointer=seen_pointer if read else None,
+                           trn=trns[1] if outcome == "created" else trns[0])
+            raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
+        return reservation
 
     @store_call
     def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
-                  seen_pointer: str | None, trn: str = "") -> None:
+                  seen_pointer: str | None, trn: str = "") -> str:
+        """Take back a reserved send that did not go out: ``removed`` (a creation),
+        ``reverted`` (a resend), ``superseded`` (a later send was reserved meanwhile and
+        stands; the failed one still counts toward the send budget) or ``gone``."""
         keys = [self.pointer_key(client, phone_hash),
                 self.verification_key(reservation.verification_id),
                 self.awaiting_delivery_key(phone_hash[:4])]
-        args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn]
-        self._scripts["undo_send"](keys=keys, args=args)
+        args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
+                int(reservation.state["sends"]) if reservation.state else 1]
+        return self._scripts["undo_send"](keys=keys, args=args)
 
     @store_call
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,

@@ -36,7 +36,8 @@ if pointer ~= ARGV[2] and not (ARGV[2] == '?' and pointer == '') then
   return {'retry', pointer}
 end
 if pointer ~= '' then
-  local v = redis.call('HMGET', KEYS[2], 'status', 'expires', 'sends', 'next_resend', 'validity')
+  local v = redis.call('HMGET', KEYS[2], 'status', 'expires', 'sends', 'next_resend', 'validity',
+    'delivery', 'delivery_send', 'delivery_reason', 'delivery_reason_text', 'delivery_at')
   if v[1] == 'pending' and tonumber(v[2]) > now then
     local sends = tonumber(v[3])
     if sends >= tonumber(ARGV[6]) then
@@ -49,8 +50,13 @@ if pointer ~= '' then
     -- each further resend waits twice as long as the one before
     local next_resend = now + tonumber(ARGV[5]) * (2 ^ sends)
     local expires = now + tonumber(v[5]) * 60000
+    -- what undo_send.lua puts back if this send fails and no later one was reserved
+    redis.call('HSET', KEYS[2], 'prev_next_resend', v[4], 'prev_expires', v[2],
+      'prev_delivery', v[6] or 'submitted', 'prev_delivery_send', v[7] or sends,
+      'prev_delivery_reason', v[8] or '', 'prev_delivery_reason_text', v[9] or '',
+      'prev_delivery_at', v[10] or '')
     redis.call('HSET', KEYS[2], 'sends', sends + 1, 'next_resend', string.format('%d', next_resend),
-      'expires', string.format('%d', expires), 'prev_next_resend', v[4], 'prev_expires', v[2],
+      'expires', string.format('%d', expires),
       -- a new send's delivery starts over (record_delivery.lua orders reports by send)
       'delivery', 'submitted', 'delivery_send', sends + 1, 'delivery_reason', '',
       'delivery_reason_text', '', 'delivery_at', '')

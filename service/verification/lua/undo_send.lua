@@ -4,17 +4,19 @@
 -- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
--- A created verification on which concurrent starts already resent keeps living: those
--- SMS carry valid codes for it; only the first send, which never went out, is taken back.
+-- ARGV[5] the number of the send that failed (1 for a creation)
+-- Only the latest send is taken back. Once a concurrent start has reserved a later send
+-- (possible when the cooldown is shorter than a slow gateway call), that send's expiry,
+-- cooldown and delivery state are the verification's, its SMS carries a valid code, and its
+-- number is taken: the failed send still counts toward the send budget, nothing else stays.
+local undone = tonumber(ARGV[5])
 local sends = tonumber(redis.call('HGET', KEYS[2], 'sends') or '0')
 if ARGV[4] ~= '' and sends > 0 then
-  -- the send that never went out awaits no status: a creation's is the first
-  local undone = ARGV[1] == 'created' and 1 or sends
+  -- the send that never went out awaits no status
   redis.call('ZREM', KEYS[3], ARGV[4] .. 'x' .. undone)
 end
-if ARGV[1] == 'created' and sends > 1 then
-  redis.call('HINCRBY', KEYS[2], 'sends', -1)
-  return 'kept'
+if sends > undone then
+  return 'superseded'
 end
 if ARGV[1] == 'created' then
   redis.call('DEL', KEYS[2])
@@ -27,9 +29,16 @@ if ARGV[1] == 'created' then
   end
   return 'removed'
 end
-local prev = redis.call('HMGET', KEYS[2], 'prev_next_resend', 'prev_expires')
-if prev[1] then
-  redis.call('HINCRBY', KEYS[2], 'sends', -1)
-  redis.call('HSET', KEYS[2], 'next_resend', prev[1], 'expires', prev[2])
+if sends < undone then
+  return 'gone'  -- expired or ended and removed meanwhile
 end
+local prev = redis.call('HMGET', KEYS[2], 'prev_next_resend', 'prev_expires', 'prev_delivery',
+  'prev_delivery_send', 'prev_delivery_reason', 'prev_delivery_reason_text', 'prev_delivery_at')
+if not prev[1] then
+  return 'gone'
+end
+redis.call('HSET', KEYS[2], 'sends', undone - 1, 'next_resend', prev[1], 'expires', prev[2],
+  'delivery', prev[3] or 'submitted', 'delivery_send', prev[4] or (undone - 1),
+  'delivery_reason', prev[5] or '', 'delivery_reason_text', prev[6] or '',
+  'delivery_at', prev[7] or '')
 return 'reverted'
