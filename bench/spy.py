@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("py-spy") is None:
         parser.error("py-spy is not installed: pip install py-spy")
 
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="aspsms-spy-") as tmp:
+    # the directory outlives the processes writing their logs into it
+    with tempfile.TemporaryDirectory(prefix="aspsms-spy-") as tmp, ExitStack() as stack:
         outdir = Path(tmp)
         redis_server = start_redis()
         stack.callback(redis_server.stop)

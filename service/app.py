@@ -136,4 +136,6 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     from service.http import problems
 
     problems.init_app(app)
+    # last: only once every blueprint is imported are all declared limits known
+    limits.skip_request_level_pass(app)
     return app

@@ -373,16 +373,15 @@ def test_a_failed_resend_is_taken_back_whole_and_the_first_sends_report_still_co
     assert live.read(vid)["delivery_status"] == "delivered"  # send 1 is the latest again
 
 
-def test_a_failed_send_superseded_by_a_later_one_leaves_the_later_ones_state(
-        make_live, simulator):
-    # Two resends reserved before the first's gateway call failed (a cooldown shorter than
-    # a slow gateway call): the second one's SMS carries the valid code and its state stands.
-    live = make_live(OTP_RESEND_COOLDOWN="0")
-    outcomes(simulator, **{PHONE: ("lost", None)})
+def _two_resends(live):
+    """A verification (send 1, no report yet) with sends 2 and 3 reserved as concurrent
+    starts do when the cooldown is shorter than a slow gateway call; nothing sent yet."""
+    outcomes(live.simulator, **{PHONE: ("lost", None)})
     vid = live.start()["id"]
     store, verifications = live.services.store, live.services.verifications
     ph = store.phone_hash(PHONE)
     base = verifications.notifier.trn_base(vid)
+    before = live.read(vid)
 
     def reserve(now_ms):
         return store.reserve_send(
@@ -391,18 +390,53 @@ def test_a_failed_send_superseded_by_a_later_one_leaves_the_later_ones_state(
             fields={}, trns=(base, ""))
 
     now = int(time.time() * 1000)
-    first, second = reserve(now + 1000), reserve(now + 2000)
-    assert (first.state["sends"], second.state["sends"]) == ("2", "3")
-    later = live.record(vid)
+    second, third = reserve(now + 1000), reserve(now + 2000)
+    assert (second.state["sends"], third.state["sends"]) == ("2", "3")
 
-    undone = store.undo_send(client="acme", phone_hash=ph, reservation=first,
-                             seen_pointer=vid, trn=base)
+    def undo(reservation):
+        return store.undo_send(client="acme", phone_hash=ph, reservation=reservation,
+                               seen_pointer=vid, trn=base)
 
-    assert undone == "superseded"
-    assert live.record(vid) == later  # the failed send still counts: 3 sends
-    assert awaiting(live) == {trn_for(vid, 1), trn_for(vid, 3)}
-    assert store.undo_send(client="acme", phone_hash=ph, reservation=second,
-                           seen_pointer=vid, trn=base) == "reverted"
-    record = live.record(vid)
-    assert (record["sends"], record["delivery_send"]) == ("2", "2")
-    assert record["expires"] == first.state["expires"]
+    return vid, before, second, third, undo
+
+
+@pytest.fixture
+def racing(make_live, simulator):
+    live = make_live(OTP_RESEND_COOLDOWN="0")
+    live.simulator = simulator
+    return live
+
+
+def test_a_failed_send_superseded_by_a_later_one_leaves_the_later_ones_state(racing):
+    vid, before, second, third, undo = _two_resends(racing)
+    later = racing.read(vid)
+
+    assert undo(second) == "superseded"
+    assert racing.read(vid) == later  # send 3 stands; the failed send 2 still counts
+    assert awaiting(racing) == {trn_for(vid, 1), trn_for(vid, 3)}
+
+    assert undo(third) == "reverted"  # and if send 3 fails too, neither happened
+    assert racing.read(vid) == {**before, "send_count": 2}
+    assert racing.record(vid)["delivery_send"] == "1"
+    assert awaiting(racing) == {trn_for(vid, 1)}
+
+
+def test_concurrent_failed_sends_are_taken_back_in_either_order(racing):
+    vid, before, second, third, undo = _two_resends(racing)
+
+    assert (undo(third), undo(second)) == ("reverted", "reverted")
+    assert racing.read(vid) == before
+    assert not [f for f in racing.record(vid) if f.startswith("u")]
+    assert undo(second) == "gone"  # taken back once only
+
+
+def test_a_report_on_the_previous_send_during_a_resend_that_fails_is_not_lost(racing):
+    vid, before, second, third, undo = _two_resends(racing)
+    undo(third)  # send 2's reservation stands; send 1's report arrives meanwhile
+    report = requests.get(fill(racing.urls(vid, send=1)["url_delivery"], "0"), timeout=5)
+    assert report.status_code == 204
+    assert racing.read(vid)["delivery_status"] == "submitted"  # about send 2, still out
+
+    assert undo(second) == "reverted"
+    assert racing.read(vid)["delivery_status"] == "delivered"
+    assert awaiting(racing) == set()  # final: nothing left to inquire

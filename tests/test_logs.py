@@ -227,9 +227,12 @@ def test_a_malformed_or_oversized_body_still_gets_its_access_event(
     assert "phone" not in access
 
 
-@pytest.mark.parametrize("accesslog, built", [(None, False), ("-", True)])
-def test_gunicorn_builds_its_access_line_only_when_accesslog_asks_for_it(
-        root_logging, monkeypatch, accesslog, built):
+@pytest.mark.parametrize("settings, built", [
+    ({}, False), ({"accesslog": "-"}, True), ({"syslog": True}, True),
+    ({"syslog": True, "disable_redirect_access_to_syslog": True}, False),
+])
+def test_gunicorn_builds_its_access_line_only_when_something_consumes_it(
+        root_logging, monkeypatch, settings, built):
     # With any logging config gunicorn's own Logger builds the line's fields for every
     # request and only then lets the level drop it.
     from gunicorn.config import Config
@@ -237,15 +240,41 @@ def test_gunicorn_builds_its_access_line_only_when_accesslog_asks_for_it(
 
     cfg = Config()
     cfg.set("logconfig_dict", {"version": 1, "disable_existing_loggers": False})
-    cfg.set("accesslog", accesslog)
+    for name, value in settings.items():
+        cfg.set(name, value)
+    monkeypatch.setattr(Logger, "setup", lambda self, cfg: None)  # no syslog socket
     assert Logger(cfg).access_log_enabled  # the stock logger would build it either way
     logger = logs.GunicornLogger(cfg)
     calls = []
     monkeypatch.setattr(logger, "atoms", lambda *args: calls.append(args) or {})
+    monkeypatch.setattr(logger, "access_log", logging.getLogger("tests.gunicorn.access"))
 
     logger.access(None, None, {}, None)
 
     assert bool(calls) is built
+
+
+def test_with_a_statsd_host_the_gunicorn_logger_still_sends_request_timers(
+        root_logging, monkeypatch):
+    from datetime import timedelta
+
+    from gunicorn.config import Config
+    from gunicorn.instrument.statsd import Statsd
+
+    cfg = Config()
+    cfg.set("logconfig_dict", {"version": 1, "disable_existing_loggers": False})
+    cfg.set("statsd_host", "127.0.0.1:9")
+    logger = logs.GunicornLogger(cfg)
+    sent = []
+    monkeypatch.setattr(logger, "_sock_send", sent.append)
+    monkeypatch.setattr(logger, "atoms", lambda *args: {})
+
+    logger.access(type("Resp", (), {"status": "200 OK"})(), None, {}, timedelta(seconds=0.01))
+
+    logger.sock.close()
+    assert isinstance(logger, Statsd)
+    assert any(b"gunicorn.request.duration" in (m if isinstance(m, bytes) else m.encode())
+               for m in sent)
 
 
 def test_the_gunicorn_settings_use_that_logger():

@@ -104,11 +104,11 @@ def test_flask_limiter_resolves_a_routes_limits_once_per_request(make_app, auth,
 def test_flask_limiters_before_request_pass_stays_when_a_limit_needs_it(make_app, monkeypatch):
     from flask import Flask
 
-    from service.http.limits import _skip_request_level_pass, limiter
+    from service.http.limits import limiter, skip_request_level_pass
 
     assert limiter._check_request_limit not in make_app().before_request_funcs[None]
     app = Flask(__name__)
     app.before_request(limiter._check_request_limit)
     monkeypatch.setattr(limiter.limit_manager, "_application_limits", [["declared"]])
-    _skip_request_level_pass(app)
+    skip_request_level_pass(app)
     assert limiter._check_request_limit in app.before_request_funcs[None]

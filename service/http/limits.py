@@ -75,13 +75,12 @@ def init_app(app: Flask, settings: Settings) -> None:
                                                           settings.redis_timeout),
     )
     limiter.init_app(app)
-    _skip_request_level_pass(app)
     if settings.trusted_proxies:
         # only the configured number of proxies may speak for the client's address
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
 
 
-def _skip_request_level_pass(app: Flask) -> None:
+def skip_request_level_pass(app: Flask) -> None:
     """Drop Flask-Limiter's before-request pass when it has nothing to count.
 
     That pass evaluates default, application, blueprint and meta limits for every request.
@@ -89,6 +88,7 @@ def _skip_request_level_pass(app: Flask) -> None:
     once by the decorator. The pass would resolve the route's limits a second time for
     nothing (~0.1 ms of CPU per request, bench/README.md). Kept whenever such a limit is
     declared, or if Flask-Limiter's layout is not the one this was written against.
+    Called once the app is built, when every blueprint (and any limit on one) is known.
     """
     manager = limiter.limit_manager
     needs_pass = bool(manager.default_limits or manager.application_limits

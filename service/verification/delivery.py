@@ -208,13 +208,15 @@ class DeliveryNotifier:
         return Report(verification_id, send, KINDS[kind], reason, at_ms)
 
     def apply(self, report: Report) -> str:
-        """Record a report (the script orders them); updated, unchanged, stale or not_found."""
+        """Record a report (the script orders them): updated, unchanged, stale, not_found,
+        or kept (about the send before one whose reservation stands; undo_send.lua puts it
+        back if that send fails)."""
         text, family = describe(report.status, report.reason)
         decision, _ = self.store.record_delivery(
             report.verification_id, send=report.send, status=report.status,
             reason=report.reason, reason_text=text, at_ms=report.at_ms)
         trn = trn_for(report.verification_id, report.send)
-        if decision in ("stale", "not_found") or (decision == "updated"
+        if decision in ("stale", "not_found") or (decision in ("updated", "kept")
                                                  and report.status in FINAL):
             self._forget(trn)
         if decision == "updated" and report.status != "submitted":

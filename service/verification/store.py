@@ -226,7 +226,8 @@ class VerificationStore:
                   seen_pointer: str | None, trn: str = "") -> str:
         """Take back a reserved send that did not go out: ``removed`` (a creation),
         ``reverted`` (a resend), ``superseded`` (a later send was reserved meanwhile and
-        stands; the failed one still counts toward the send budget) or ``gone``."""
+        stands; the failed one still counts toward the send budget) or ``gone`` (ended and
+        removed, or taken back already)."""
         keys = [self.pointer_key(client, phone_hash),
                 self.verification_key(reservation.verification_id),
                 self.awaiting_delivery_key(phone_hash[:4])]
@@ -276,7 +277,7 @@ class VerificationStore:
     @store_call
     def record_delivery(self, verification_id: str, *, send: int, status: str, reason: str,
                         reason_text: str, at_ms: int | None) -> tuple[str, str]:
-        """Apply one delivery report: (updated | unchanged | stale | not_found, status)."""
+        """Apply one delivery report: (updated | unchanged | stale | kept | not_found, status)."""
         key = self.verification_key(verification_id)
         if key is None:
             return "not_found", ""

@@ -3,6 +3,8 @@
 -- send the status only moves forward (submitted < buffered < delivered | failed) and the
 -- first final status stays.  It never creates a verification and never touches its status
 -- or phone, so reports still land after the verification has ended, while it is retained.
+-- Answers updated | unchanged | stale | kept (recorded for the previous send, see below) |
+-- not_found, and the verification's delivery status.
 -- KEYS[1] the verification
 -- ARGV[1] send number  ARGV[2] status  ARGV[3] reason code ('' for none)
 -- ARGV[4] the reason's meaning  ARGV[5] when it happened (ms; '' for a new send)
@@ -20,6 +22,16 @@ local current = v[1] or 'submitted'
 local known = tonumber(v[2] or '1')
 local send = tonumber(ARGV[1])
 if send < known then
+  -- While a later send's reservation stands, reserve_send.lua kept the delivery state of
+  -- the send before it (u<later>:*): a report on that send goes there, so it is not lost
+  -- if the later send fails and is taken back (undo_send.lua).
+  local u = 'u' .. known .. ':'
+  local kept = redis.call('HMGET', KEYS[1], u .. 'delivery', u .. 'delivery_send')
+  if kept[1] and tonumber(kept[2]) == send and rank > (RANK[kept[1]] or 0) then
+    redis.call('HSET', KEYS[1], u .. 'delivery', ARGV[2], u .. 'delivery_reason', ARGV[3],
+      u .. 'delivery_reason_text', ARGV[4], u .. 'delivery_at', ARGV[5])
+    return {'kept', current}
+  end
   return {'stale', current}
 end
 if send == known and rank <= (RANK[current] or 0) then

@@ -50,11 +50,13 @@ if pointer ~= '' then
     -- each further resend waits twice as long as the one before
     local next_resend = now + tonumber(ARGV[5]) * (2 ^ sends)
     local expires = now + tonumber(v[5]) * 60000
-    -- what undo_send.lua puts back if this send fails and no later one was reserved
-    redis.call('HSET', KEYS[2], 'prev_next_resend', v[4], 'prev_expires', v[2],
-      'prev_delivery', v[6] or 'submitted', 'prev_delivery_send', v[7] or sends,
-      'prev_delivery_reason', v[8] or '', 'prev_delivery_reason_text', v[9] or '',
-      'prev_delivery_at', v[10] or '')
+    -- u<send>:*, what undo_send.lua puts back if this send fails (and what
+    -- record_delivery.lua keeps the previous send's reports in meanwhile)
+    local u = 'u' .. (sends + 1) .. ':'
+    redis.call('HSET', KEYS[2], u .. 'next_resend', v[4], u .. 'expires', v[2],
+      u .. 'delivery', v[6] or 'submitted', u .. 'delivery_send', v[7] or sends,
+      u .. 'delivery_reason', v[8] or '', u .. 'delivery_reason_text', v[9] or '',
+      u .. 'delivery_at', v[10] or '')
     redis.call('HSET', KEYS[2], 'sends', sends + 1, 'next_resend', string.format('%d', next_resend),
       'expires', string.format('%d', expires),
       -- a new send's delivery starts over (record_delivery.lua orders reports by send)

@@ -5,20 +5,28 @@
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation)
--- Only the latest send is taken back. Once a concurrent start has reserved a later send
--- (possible when the cooldown is shorter than a slow gateway call), that send's expiry,
--- cooldown and delivery state are the verification's, its SMS carries a valid code, and its
--- number is taken: the failed send still counts toward the send budget, nothing else stays.
+-- A resend is taken back from the state reserve_send.lua kept for it (u<send>:*), in
+-- whatever order concurrent sends fail. Once a later send was reserved (a cooldown shorter
+-- than a slow gateway call), that send stands: its SMS carries a valid code and its number
+-- is taken, so the failed one still counts toward the send budget; the later send's kept
+-- state becomes the failed one's, so that taking the later one back too leaves neither.
+local FIELDS = {'next_resend', 'expires', 'delivery', 'delivery_send', 'delivery_reason',
+  'delivery_reason_text', 'delivery_at'}
+local function kept(send)
+  local names = {}
+  for i, field in ipairs(FIELDS) do names[i] = 'u' .. send .. ':' .. field end
+  return names, redis.call('HMGET', KEYS[2], unpack(names))
+end
 local undone = tonumber(ARGV[5])
-local sends = tonumber(redis.call('HGET', KEYS[2], 'sends') or '0')
-if ARGV[4] ~= '' and sends > 0 then
+if ARGV[4] ~= '' then
   -- the send that never went out awaits no status
   redis.call('ZREM', KEYS[3], ARGV[4] .. 'x' .. undone)
 end
-if sends > undone then
-  return 'superseded'
-end
+local sends = tonumber(redis.call('HGET', KEYS[2], 'sends') or '0')
 if ARGV[1] == 'created' then
+  if sends > 1 then
+    return 'superseded'
+  end
   redis.call('DEL', KEYS[2])
   if redis.call('GET', KEYS[1]) == ARGV[2] then
     if ARGV[3] ~= '' then
@@ -29,16 +37,22 @@ if ARGV[1] == 'created' then
   end
   return 'removed'
 end
-if sends < undone then
-  return 'gone'  -- expired or ended and removed meanwhile
+local names, before = kept(undone)
+if not before[1] then
+  return 'gone'  -- ended and removed meanwhile, or already taken back
 end
-local prev = redis.call('HMGET', KEYS[2], 'prev_next_resend', 'prev_expires', 'prev_delivery',
-  'prev_delivery_send', 'prev_delivery_reason', 'prev_delivery_reason_text', 'prev_delivery_at')
-if not prev[1] then
-  return 'gone'
+redis.call('HDEL', KEYS[2], unpack(names))
+if sends > undone then
+  local later = kept(undone + 1)
+  local moved = {}
+  for i, name in ipairs(later) do
+    table.insert(moved, name)
+    table.insert(moved, before[i])
+  end
+  redis.call('HSET', KEYS[2], unpack(moved))
+  return 'superseded'
 end
-redis.call('HSET', KEYS[2], 'sends', undone - 1, 'next_resend', prev[1], 'expires', prev[2],
-  'delivery', prev[3] or 'submitted', 'delivery_send', prev[4] or (undone - 1),
-  'delivery_reason', prev[5] or '', 'delivery_reason_text', prev[6] or '',
-  'delivery_at', prev[7] or '')
+redis.call('HSET', KEYS[2], 'sends', undone - 1, 'next_resend', before[1], 'expires', before[2],
+  'delivery', before[3], 'delivery_send', before[4], 'delivery_reason', before[5],
+  'delivery_reason_text', before[6], 'delivery_at', before[7])
 return 'reverted'
