@@ -116,6 +116,32 @@ def add_ratios(summary: list[dict]) -> None:
         row["ratio_to_baseline"] = row["flows_per_s"] / base if base else None
 
 
+def add_run_ratios(summary: list[dict], rows: list[dict]) -> None:
+    """Each run's own service ÷ baseline (the two points measured back to back), so the
+    spread between runs shows next to the ratio of the medians."""
+    flows = {(r["target"], r["latency_ms"], r["concurrency"], r["repeat"]): r["flows_per_s"]
+             for r in rows}
+    for row in summary:
+        if row["target"] != "service":
+            continue
+        ratios = []
+        for (target, latency, concurrency, repeat), value in sorted(flows.items()):
+            base = flows.get(("baseline", latency, concurrency, repeat))
+            if (target, latency, concurrency) == ("service", row["latency_ms"],
+                                                  row["concurrency"]) and base:
+                ratios.append(round(value / base, 3))
+        row["ratio_per_run"] = ratios
+
+
+def _run_ratios_text(summary: list[dict]) -> list[str]:
+    lines = ["Service ÷ baseline in each run (measured back to back; the spread is the noise):"]
+    for row in summary:
+        if row.get("ratio_per_run"):
+            lines.append(f"  {row['latency_ms']:4.0f} ms c={row['concurrency']:<4} "
+                         + " ".join(f"{r:.2f}" for r in row["ratio_per_run"]))
+    return lines
+
+
 _COLUMNS = (
     ("target", 9, "{}"), ("gw ms", 5, "{:.0f}"), ("conc", 4, "{}"), ("flows/s", 7, "{:.0f}"),
     ("start p50/p95/p99 ms", 20, "{}"), ("check p50/p95/p99 ms", 20, "{}"), ("err", 4, "{}"),
@@ -200,7 +226,8 @@ def render(document: dict) -> str:
              f"medians of {document['settings']['repeat']} run(s) of "
              f"{document['settings']['duration']:g} s each.",
              "\nSimulator alone:", table(document["simulator_alone"]),
-             "\nService and baseline:", table(order), "", *_commands(order), "",
+             "\nService and baseline:", table(order), "", *_run_ratios_text(order), "",
+             *_commands(order), "",
              *_trace(document["redis_trace"]), "", *_cores_text(order),
              "", f"Gateway connections opened, whole run: {document['gateway_connections_total']}",
              "", "Targets:"]

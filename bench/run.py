@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         document["gateway_connections_total"] = dict(stack.connections)
     summary = report.medians(rows, KEY_FIELDS)
     report.add_ratios(summary)
+    report.add_run_ratios(summary, rows)
     document.update(simulator_alone=report.medians(alone, KEY_FIELDS), summary=summary,
                     redis_trace=traces, points=rows)
     document["verdicts"] = verdicts(document)
