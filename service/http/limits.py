@@ -86,7 +86,7 @@ def skip_request_level_pass(app: Flask) -> None:
     That pass evaluates default, application, blueprint and meta limits for every request.
     This service declares none of them: each limit is a decorator on its route, evaluated
     once by the decorator. The pass would resolve the route's limits a second time for
-    nothing (~0.1 ms of CPU per request, bench/README.md). Kept whenever such a limit is
+    nothing (~0.06 ms of CPU per request, bench/README.md). Kept whenever such a limit is
     declared, or if Flask-Limiter's layout is not the one this was written against.
     Called once the app is built, when every blueprint (and any limit on one) is known.
     """

@@ -53,17 +53,18 @@ STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 # how long a decision acted on outside Redis waits for a replica (healthy: a millisecond)
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
-WINDOW_SCRIPTS = ("claim_attempt", "count_limits")
+# Shared Lua functions, prepended to the scripts that use them.
+PRELUDES = {"claim_attempt": ("_moving_window",), "count_limits": ("_moving_window",),
+            "reserve_send": ("_kept_send",), "undo_send": ("_kept_send",)}
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
 
 
 def script_source(name: str) -> str:
-    """lua/<name>.lua, after the shared moving-window functions if it counts limits."""
+    """lua/<name>.lua, after the shared functions it uses (PRELUDES)."""
     lua = resources.files("service.verification").joinpath("lua")
     text = lua.joinpath(f"{name}.lua").read_text()
-    if name in WINDOW_SCRIPTS:
-        text = lua.joinpath("_moving_window.lua").read_text() + text
-    return text
+    preludes = [lua.joinpath(f"{prelude}.lua").read_text() for prelude in PRELUDES.get(name, ())]
+    return "".join(preludes) + text
 
 
 def register_script(client, name: str):

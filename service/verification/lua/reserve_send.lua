@@ -36,8 +36,7 @@ if pointer ~= ARGV[2] and not (ARGV[2] == '?' and pointer == '') then
   return {'retry', pointer}
 end
 if pointer ~= '' then
-  local v = redis.call('HMGET', KEYS[2], 'status', 'expires', 'sends', 'next_resend', 'validity',
-    'delivery', 'delivery_send', 'delivery_reason', 'delivery_reason_text', 'delivery_at')
+  local v = redis.call('HMGET', KEYS[2], 'status', 'expires', 'sends', 'next_resend', 'validity')
   if v[1] == 'pending' and tonumber(v[2]) > now then
     local sends = tonumber(v[3])
     if sends >= tonumber(ARGV[6]) then
@@ -50,13 +49,12 @@ if pointer ~= '' then
     -- each further resend waits twice as long as the one before
     local next_resend = now + tonumber(ARGV[5]) * (2 ^ sends)
     local expires = now + tonumber(v[5]) * 60000
-    -- u<send>:*, what undo_send.lua puts back if this send fails (and what
-    -- record_delivery.lua keeps the previous send's reports in meanwhile)
-    local u = 'u' .. (sends + 1) .. ':'
-    redis.call('HSET', KEYS[2], u .. 'next_resend', v[4], u .. 'expires', v[2],
-      u .. 'delivery', v[6] or 'submitted', u .. 'delivery_send', v[7] or sends,
-      u .. 'delivery_reason', v[8] or '', u .. 'delivery_reason_text', v[9] or '',
-      u .. 'delivery_at', v[10] or '')
+    -- what this send replaces, kept for undo_send.lua (_kept_send.lua)
+    local old = redis.call('HMGET', KEYS[2], unpack(KEPT))
+    -- the fields written at creation describe the first send
+    local defaults = {'', '', 'submitted', tostring(sends), '', '', ''}
+    for i = 1, #KEPT do old[i] = old[i] or defaults[i] end
+    redis.call('HSET', KEYS[2], unpack(paired(kept_names(sends + 1), old)))
     redis.call('HSET', KEYS[2], 'sends', sends + 1, 'next_resend', string.format('%d', next_resend),
       'expires', string.format('%d', expires),
       -- a new send's delivery starts over (record_delivery.lua orders reports by send)

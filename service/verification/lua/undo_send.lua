@@ -5,18 +5,11 @@
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation)
--- A resend is taken back from the state reserve_send.lua kept for it (u<send>:*), in
+-- A resend is taken back from the state reserve_send.lua kept for it (_kept_send.lua), in
 -- whatever order concurrent sends fail. Once a later send was reserved (a cooldown shorter
 -- than a slow gateway call), that send stands: its SMS carries a valid code and its number
 -- is taken, so the failed one still counts toward the send budget; the later send's kept
 -- state becomes the failed one's, so that taking the later one back too leaves neither.
-local FIELDS = {'next_resend', 'expires', 'delivery', 'delivery_send', 'delivery_reason',
-  'delivery_reason_text', 'delivery_at'}
-local function kept(send)
-  local names = {}
-  for i, field in ipairs(FIELDS) do names[i] = 'u' .. send .. ':' .. field end
-  return names, redis.call('HMGET', KEYS[2], unpack(names))
-end
 local undone = tonumber(ARGV[5])
 if ARGV[4] ~= '' then
   -- the send that never went out awaits no status
@@ -37,22 +30,15 @@ if ARGV[1] == 'created' then
   end
   return 'removed'
 end
-local names, before = kept(undone)
+local names = kept_names(undone)
+local before = redis.call('HMGET', KEYS[2], unpack(names))
 if not before[1] then
   return 'gone'  -- ended and removed meanwhile, or already taken back
 end
 redis.call('HDEL', KEYS[2], unpack(names))
 if sends > undone then
-  local later = kept(undone + 1)
-  local moved = {}
-  for i, name in ipairs(later) do
-    table.insert(moved, name)
-    table.insert(moved, before[i])
-  end
-  redis.call('HSET', KEYS[2], unpack(moved))
+  redis.call('HSET', KEYS[2], unpack(paired(kept_names(undone + 1), before)))
   return 'superseded'
 end
-redis.call('HSET', KEYS[2], 'sends', undone - 1, 'next_resend', before[1], 'expires', before[2],
-  'delivery', before[3], 'delivery_send', before[4], 'delivery_reason', before[5],
-  'delivery_reason_text', before[6], 'delivery_at', before[7])
+redis.call('HSET', KEYS[2], 'sends', undone - 1, unpack(paired(KEPT, before)))
 return 'reverted'
