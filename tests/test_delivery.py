@@ -16,7 +16,7 @@ import requests
 from werkzeug.serving import make_server
 
 from service import cli
-from service.verification.delivery import parse_trn, trn_for
+from service.verification.delivery import parse_trn, trn_base, trn_for
 from tests.conftest import CLIENT_KEY, service_env
 from tests.helpers import free_port, wait_for
 
@@ -378,9 +378,9 @@ def _two_resends(live):
     starts do when the cooldown is shorter than a slow gateway call; nothing sent yet."""
     outcomes(live.simulator, **{PHONE: ("lost", None)})
     vid = live.start()["id"]
-    store, verifications = live.services.store, live.services.verifications
+    store = live.services.store
     ph = store.phone_hash(PHONE)
-    base = verifications.notifier.trn_base(vid)
+    base = trn_base(vid)
     before = live.read(vid)
 
     def reserve(now_ms):

@@ -35,6 +35,7 @@ from service.gateway import (
     TokenWrong,
     UnknownStatus,
     Voucher,
+    _transport,
 )
 
 BASE = "https://json.aspsms.test"
@@ -797,6 +798,7 @@ def test_consecutive_calls_reuse_one_tcp_connection(loopback):
 def test_calls_to_one_endpoint_each_send_their_own_whole_body(loopback):
     # The request is prepared once per URL and copied per call: no body or length may
     # carry over from one call to the next.
+    _transport._prepared_post.cache_clear()
     with AspsmsClient(loopback.url, USERKEY, PASSWORD) as client:
         valid = [client.verify_token("+41791234567", reference, "1234")
                  for reference in ("a", "b" * 300, "c")]
@@ -806,6 +808,8 @@ def test_calls_to_one_endpoint_each_send_their_own_whole_body(loopback):
     references = [body.get("TokenReference") for body, _ in loopback.received]
     assert references == ["a", "b" * 300, "c", None]
     assert {content_type for _, content_type in loopback.received} == {"application/json"}
+    prepared = _transport._prepared_post.cache_info()
+    assert (prepared.misses, prepared.hits) == (2, 2)  # once per URL, then copied
 
 
 def test_a_gateway_slower_than_the_timeout_is_abandoned_quickly(loopback):

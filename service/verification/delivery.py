@@ -120,6 +120,7 @@ def trn_for(verification_id: str, send: int) -> str:
 
 
 def trn_base(verification_id: str) -> str:
+    """The TRN of a verification's sends, less 'x<send>' (reserve_send.lua appends it)."""
     tag, rest = verification_id[3:7], verification_id[7:]
     return f"{tag}{base64.urlsafe_b64decode(rest + '==').hex()}"
 
@@ -170,11 +171,6 @@ class DeliveryNotifier:
     def signature(self, verification_id: str, event: str) -> str:
         mac = hmac.new(self._key, f"{verification_id}/{event}".encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
-
-    @staticmethod
-    def trn_base(verification_id: str) -> str:
-        """The TRN of a verification's sends, less 'x<send>' (for reserve_send.lua)."""
-        return trn_base(verification_id)
 
     # -- receiving -----------------------------------------------------------------------
     def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> str:

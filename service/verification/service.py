@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from service.gateway import AspsmsClient, GatewayError, TokenNotFound
 from service.verification import errors, messages
 from service.verification.codes import matches_mask, normalise_input, validate_mask
+from service.verification.delivery import trn_base
 from service.verification.model import Verification
 from service.verification.phones import Phone, PhonePolicy, mask_phone
 from service.verification.store import UNREAD, Reservation, VerificationStore
@@ -89,7 +90,7 @@ class VerificationService:
             raise errors.SmsDisabled("Sending SMS is switched off (OTP_SMS_ENABLED=false).")
         real = self._test_code(phone.e164) is None  # a test number's code is never sent
         costs = self.limits is not None and real
-        trn = self.notifier.trn_base if self.notifier is not None and real else None
+        trn = trn_base if self.notifier is not None and real else None
         ph = self.store.phone_hash(phone.e164)
         seen, reservation = self._reserve(client, phone, ph, request, mask, validity, trn)
 

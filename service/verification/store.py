@@ -55,7 +55,8 @@ REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
 # Shared Lua functions, prepended to the scripts that use them.
 PRELUDES = {"claim_attempt": ("_moving_window",), "count_limits": ("_moving_window",),
-            "reserve_send": ("_kept_send",), "undo_send": ("_kept_send",)}
+            "reserve_send": ("_kept_send",), "undo_send": ("_kept_send",),
+            "record_delivery": ("_kept_send",)}
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
 
 

@@ -1,7 +1,7 @@
 -- What a resend replaces, kept per send in the verification's hash as u<send>:<field>, so
 -- that undo_send.lua can put it back if that send fails, in whatever order concurrent
 -- sends fail, and record_delivery.lua can keep reports on the send before it meanwhile.
--- Prepended to reserve_send.lua and undo_send.lua (store.script_source).
+-- Prepended to reserve_send.lua, undo_send.lua and record_delivery.lua (store.PRELUDES).
 local KEPT = {'next_resend', 'expires', 'delivery', 'delivery_send', 'delivery_reason',
   'delivery_reason_text', 'delivery_at'}
 

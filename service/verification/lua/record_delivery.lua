@@ -23,13 +23,13 @@ local known = tonumber(v[2] or '1')
 local send = tonumber(ARGV[1])
 if send < known then
   -- While a later send's reservation stands, reserve_send.lua kept the delivery state of
-  -- the send before it (u<later>:*): a report on that send goes there, so it is not lost
-  -- if the later send fails and is taken back (undo_send.lua).
-  local u = 'u' .. known .. ':'
-  local kept = redis.call('HMGET', KEYS[1], u .. 'delivery', u .. 'delivery_send')
+  -- the send before it (_kept_send.lua): a report on that send goes there, so it is not
+  -- lost if the later send fails and is taken back (undo_send.lua).
+  local names = kept_names(known)  -- KEPT: 3 delivery, 4 delivery_send, 5..7 reason, at
+  local kept = redis.call('HMGET', KEYS[1], names[3], names[4])
   if kept[1] and tonumber(kept[2]) == send and rank > (RANK[kept[1]] or 0) then
-    redis.call('HSET', KEYS[1], u .. 'delivery', ARGV[2], u .. 'delivery_reason', ARGV[3],
-      u .. 'delivery_reason_text', ARGV[4], u .. 'delivery_at', ARGV[5])
+    redis.call('HSET', KEYS[1], names[3], ARGV[2], names[5], ARGV[3], names[6], ARGV[4],
+      names[7], ARGV[5])
     return {'kept', current}
   end
   return {'stale', current}
