@@ -10,10 +10,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/runtime.txt ./requirements/
 COPY service ./service
-# The project and every dependency as wheels; all of them publish wheels for CPython 3.11
-# on amd64 and arm64, so no compiler is needed even here.
-RUN pip wheel --wheel-dir /wheels .
+# The project and every dependency as wheels, at the versions of the lock
+# (requirements/runtime.txt, made by scripts/lock); all of them publish wheels for
+# CPython 3.11 on amd64 and arm64, so no compiler is needed even here.
+RUN pip wheel --wheel-dir /wheels -c requirements/runtime.txt .
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="aspsms-verify" \

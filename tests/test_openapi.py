@@ -144,7 +144,7 @@ def request_bodies():
                 yield pytest.param(deref(body), id=f"{method.upper()} {path}")
 
 
-@pytest.mark.parametrize("schema", request_bodies())
+@pytest.mark.parametrize("schema", list(request_bodies()))
 def test_every_request_body_refuses_unknown_fields(schema):
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
@@ -212,14 +212,14 @@ def operations():
                 yield pytest.param(path, operation, id=f"{method.upper()} {path}")
 
 
-@pytest.mark.parametrize(("path", "operation"), operations())
+@pytest.mark.parametrize(("path", "operation"), list(operations()))
 def test_every_operation_names_the_key_it_needs(path, operation):
     expected = ([{"adminKey": []}] if path.startswith("/admin/") else
                 [{"clientKey": []}] if path.startswith(("/otp/", "/sandbox/")) else [])
     assert operation["security"] == expected
 
 
-@pytest.mark.parametrize(("path", "operation"), operations())
+@pytest.mark.parametrize(("path", "operation"), list(operations()))
 def test_every_error_response_is_a_problem_and_every_refusal_of_a_key_is_described(
         path, operation):
     responses = {status: deref(r) for status, r in operation["responses"].items()}

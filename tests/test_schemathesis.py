@@ -137,7 +137,7 @@ REFUSED_KEYS = [
 
 
 # The sandbox has every route, each behind the same keys as everywhere.
-@pytest.mark.parametrize("operation", secured_operations())
+@pytest.mark.parametrize("operation", list(secured_operations()))
 @pytest.mark.parametrize("headers", REFUSED_KEYS)
 def test_every_secured_operation_refuses_a_missing_or_unknown_key_with_401(
         live_sandbox, operation, headers):
@@ -147,7 +147,7 @@ def test_every_secured_operation_refuses_a_missing_or_unknown_key_with_401(
     assert response.json()["code"] == "unauthorized"
 
 
-@pytest.mark.parametrize("operation", secured_operations())
+@pytest.mark.parametrize("operation", list(secured_operations()))
 def test_every_secured_operation_refuses_the_other_kind_of_key_with_403(live_sandbox, operation):
     other = bearer(CLIENT_KEY if operation.path.startswith("/admin/") else ADMIN_KEY)
     response = send_to(live_sandbox, operation, other)
