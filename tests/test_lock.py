@@ -49,6 +49,7 @@ def test_the_runtime_lock_holds_no_test_tool():
 @pytest.mark.parametrize(("path", "needle"), [
     ("scripts/test", "-c requirements/test.txt"),
     ("Dockerfile", "-c requirements/runtime.txt"),
+    ("README.md", "pip install -c requirements/runtime.txt ."),
     (".ci/run", "./scripts/test"),
 ])
 def test_every_install_reads_a_lock(path, needle):
