@@ -161,11 +161,13 @@ class AdminOps:
         return {**found.public(self.services.settings.max_sends), "client": found.client}
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
-        """Forget a phone's consecutive wrong codes (and the lock they caused)."""
-        e164 = self.services.verifications.phones.parse(phone).e164
+        """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
+        verifications = self.services.verifications
+        e164 = verifications.phones.parse(phone).e164
         with self._audited(actor, "lockout.clear", mask_phone(e164)) as act:
             store = self.services.store
-            cleared = store.clear_lockout(store.phone_hash(e164))
+            cleared = store.clear_lockout(store.phone_hash(e164),
+                                          int(verifications.clock() * 1000))
             act.outcome = "cleared" if cleared else "not_locked"
         return {"phone": mask_phone(e164), "cleared": cleared}
 

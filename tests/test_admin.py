@@ -285,6 +285,35 @@ def test_clearing_a_lockout_lets_the_phone_check_codes_again(make_app, auth, adm
     assert second.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
 
 
+def wrong_check(http, auth, simulator):
+    code = last_code(simulator, PHONE)
+    wrong = "".join(str((int(c) + 1) % 10) for c in code)
+    return http.post("/otp/check", json={"phone": PHONE, "code": wrong}, headers=auth)
+
+
+def test_clearing_wrong_codes_below_the_threshold_says_there_was_no_lock(make_app, auth,
+                                                                          admin_auth, simulator):
+    http = make_app(OTP_MAX_FAILURES_PER_PHONE="3").test_client()
+    http.post("/otp/start", json={"phone": PHONE}, headers=auth)
+    assert wrong_check(http, auth, simulator).get_json()["valid"] is False
+    cleared = http.post("/admin/lockouts/clear", json={"phone": PHONE}, headers=admin_auth)
+    assert cleared.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
+    assert latest(http, admin_auth)["outcome"] == "not_locked"
+
+
+def test_clearing_a_lock_whose_time_is_up_says_there_was_no_lock(make_app, auth, admin_auth,
+                                                                  simulator, monkeypatch):
+    app = make_app(OTP_MAX_FAILURES_PER_PHONE="1")
+    http = app.test_client()
+    http.post("/otp/start", json={"phone": PHONE}, headers=auth)
+    wrong_check(http, auth, simulator)
+    verifications = app.extensions["otp"].verifications
+    later = verifications.clock() + 61  # the first lock lasts 60 s
+    monkeypatch.setattr(verifications, "clock", lambda: later)
+    cleared = http.post("/admin/lockouts/clear", json={"phone": PHONE}, headers=admin_auth)
+    assert cleared.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
+
+
 @pytest.mark.parametrize("body, code", [
     ({"phone": "12"}, "invalid_phone"), ({"phone": "+41 800 000 000"}, "phone_not_sms_capable"),
     ({}, "validation_failed"), ({"phone": PHONE, "all": True}, "validation_failed"),
