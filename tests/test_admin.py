@@ -380,6 +380,18 @@ def test_the_use_of_a_test_number_is_audited_with_the_clients_name(make_app, aut
         "acme", "client", "test_number.used", "+417******00")
 
 
+def test_each_check_of_a_test_number_is_audited_with_its_outcome(make_app, auth, admin_auth):
+    http = make_app(OTP_TEST_NUMBERS="+41790000000=123456@2099-12-31").test_client()
+    http.post("/otp/start", json={"phone": "+41790000000"}, headers=auth)
+    for code in ("654321", "123456"):
+        http.post("/otp/check", json={"phone": "+41790000000", "code": code}, headers=auth)
+    checks = [(e["actor"], e["actor_type"], e["target"], e["outcome"])
+              for e in entries(http, admin_auth, limit=10)
+              if e["action"] == "test_number.checked"]
+    assert checks == [("acme", "client", "+417******00", "approved"),
+                      ("acme", "client", "+417******00", "rejected")]
+
+
 def test_the_audit_log_pages_newest_first_without_gaps_or_repeats(http, admin_auth):
     for _ in range(5):
         http.get("/admin/credits", headers=admin_auth)
