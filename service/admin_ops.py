@@ -136,9 +136,20 @@ class AdminOps:
 
     def request_unlock_code(self, actor: str, originator: str) -> OriginatorStatus:
         with self._audited(actor, "originator.unlock_code", audit_target(originator)) as act:
+            if originator_kind(originator) == "numeric":
+                self._count_unlock_sms(originator)
             status = request_unlock_code(self.gateway, originator)
             act.outcome = status.state.value
         return status
+
+    def _count_unlock_sms(self, number: str) -> None:
+        """An unlock code is an SMS to that number: only to a number the phone policy would
+        text a verification code to, and counted against the budgets like a send."""
+        verifications = self.services.verifications
+        phone = verifications.phones.parse(number)
+        if verifications.limits is not None:
+            verifications.limits.count_unlock_code(phone,
+                                                   self.services.store.phone_hash(phone.e164))
 
     def unlock_originator(self, actor: str, originator: str, code: str) -> OriginatorStatus:
         with self._audited(actor, "originator.unlock", audit_target(originator)) as act:
