@@ -159,7 +159,9 @@ class AdminOps:
 
     def account_credits(self, actor: str) -> Decimal:
         with self._audited(actor, "credits.check", "account"):
-            return account_credits(self.gateway)
+            credits = account_credits(self.gateway)
+        self.services.events("credits", credits=credits)  # the gauge, and its refresher
+        return credits
 
     def verification(self, actor: str, verification_id: str) -> dict[str, Any]:
         """Any client's verification, as that client would see it, plus the client's name."""
