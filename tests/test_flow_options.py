@@ -6,9 +6,14 @@ cooldown, each through start, the gateway's SMS and check.
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
+from service.verification.model import rfc3339
 from tests.conftest import last_code
+from tests.helpers import gateway_calls, sim
 
 PHONE = "+41791234567"
 
@@ -89,3 +94,115 @@ def test_a_test_number_reports_no_delivery_status_since_nothing_is_sent(make_app
     assert read.get_json()["delivery_status"] is None
     checked = check_test_number(http, auth, "123456")
     assert checked.get_json()["delivery_status"] is None
+
+
+# -- the service's clock, moved forward instead of sleeping -------------------------------
+class Clock:
+    """The verification service's clock (``time.time`` semantics), moved by hand."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocked(make_app):
+    """An app whose verification service runs on a hand-moved clock."""
+    def factory(**env):
+        app = make_app(**env)
+        clock = Clock()
+        app.extensions["otp"].verifications.clock = clock
+        return app.test_client(), clock
+    return factory
+
+
+def advance(simulator, clock, seconds: float) -> None:
+    """Move the service's clock and the simulator's (its tokens expire too) together."""
+    clock.now += seconds
+    sim(simulator, "POST", "/_sim/clock", json={"advance": seconds})
+
+
+def at(clock, seconds: float) -> str:
+    return rfc3339(int((clock.now + seconds) * 1000))
+
+
+def test_the_resend_cooldown_doubles_after_each_send(clocked, auth, simulator):
+    http, clock = clocked(OTP_RESEND_COOLDOWN="30")
+    first = start(http, auth)
+    assert first.status_code == 201 and first.get_json()["resend_available_at"] == at(clock, 30)
+    for wait in (30, 60, 120):
+        advance(simulator, clock, wait - 1)
+        early = start(http, auth)
+        assert early.status_code == 429 and early.get_json()["reason"] == "resend_cooldown"
+        assert int(early.headers["Retry-After"]) == 1
+        advance(simulator, clock, 1)
+        resent = start(http, auth)
+        assert resent.status_code == 200, resent.get_json()
+        assert resent.get_json()["id"] == first.get_json()["id"]
+        assert resent.get_json()["resend_available_at"] == at(clock, wait * 2)
+    assert resent.get_json()["send_count"] == 4
+    assert len(sim(simulator, "GET", "/_sim/messages")) == 4
+    code = last_code(simulator, PHONE)
+    assert check(http, auth, code).get_json()["status"] == "approved"
+
+
+@pytest.mark.parametrize("mask, shape", [
+    ("AAAAAA", r"[A-Z]{6}"), ("NNNNNNNN", r"[A-Z0-9]{8}"),
+    ("NNNN-NNNN", r"[A-Z0-9]{4}-[A-Z0-9]{4}"), ("##########", r"[0-9]{10}"),
+])
+def test_an_accepted_custom_mask_shapes_the_code_and_its_code_approves(http, auth, simulator,
+                                                                       mask, shape):
+    started = start(http, auth, code_mask=mask)
+    assert started.status_code == 201
+    code = last_code(simulator, PHONE)
+    assert re.fullmatch(shape, code), code
+    shorter = check(http, auth, code[:-1])
+    assert shorter.status_code == 422 and shorter.get_json()["code"] == "invalid_code"
+    answer = check(http, auth, code.lower())  # case-insensitive unless asked otherwise
+    assert answer.status_code == 200 and answer.get_json()["status"] == "approved"
+
+
+def mixed_case(code: str) -> str:
+    return "".join(ch.lower() if i % 2 else ch for i, ch in enumerate(code))
+
+
+def test_a_case_sensitive_code_typed_in_mixed_case_is_wrong_and_spends_an_attempt(
+        http, auth, simulator):
+    start(http, auth, code_mask="AAAAAA", case_sensitive=True)
+    code = last_code(simulator, PHONE)
+    assert code.isupper()
+    typed = check(http, auth, mixed_case(code))
+    assert typed.status_code == 200
+    assert typed.get_json()["valid"] is False and typed.get_json()["attempts_remaining"] == 4
+    exact = check(http, auth, code)
+    assert exact.get_json()["valid"] is True and exact.get_json()["status"] == "approved"
+
+
+def test_without_case_sensitivity_mixed_case_input_approves(http, auth, simulator):
+    start(http, auth, code_mask="AAAAAA", case_sensitive=False)
+    typed = check(http, auth, mixed_case(last_code(simulator, PHONE)))
+    assert typed.get_json()["valid"] is True
+
+
+def test_a_shorter_validity_is_checkable_until_its_last_second(clocked, auth, simulator):
+    http, clock = clocked()
+    started = start(http, auth, validity_minutes=2)
+    assert started.get_json()["expires_at"] == at(clock, 120)
+    advance(simulator, clock, 119)
+    answer = check(http, auth, last_code(simulator, PHONE))
+    assert answer.status_code == 200 and answer.get_json()["status"] == "approved"
+
+
+def test_a_shorter_validity_expires_on_time_without_asking_the_gateway(clocked, auth,
+                                                                       simulator):
+    http, clock = clocked()
+    vid = start(http, auth, validity_minutes=2).get_json()["id"]
+    code = last_code(simulator, PHONE)
+    advance(simulator, clock, 120)
+    answer = check(http, auth, code)
+    assert answer.status_code == 409
+    assert answer.get_json()["verification_status"] == "expired"
+    assert http.get(f"/otp/verifications/{vid}", headers=auth).get_json()["status"] == "expired"
+    assert "VerifyToken" not in gateway_calls(simulator)
