@@ -136,9 +136,20 @@ class AdminOps:
 
     def request_unlock_code(self, actor: str, originator: str) -> OriginatorStatus:
         with self._audited(actor, "originator.unlock_code", audit_target(originator)) as act:
+            if originator_kind(originator) == "numeric":
+                self._count_unlock_sms(originator)
             status = request_unlock_code(self.gateway, originator)
             act.outcome = status.state.value
         return status
+
+    def _count_unlock_sms(self, number: str) -> None:
+        """An unlock code is an SMS to that number: only to a number the phone policy would
+        text a verification code to, and counted against the budgets like a send."""
+        verifications = self.services.verifications
+        phone = verifications.phones.parse(number)
+        if verifications.limits is not None:
+            verifications.limits.count_unlock_code(phone,
+                                                   self.services.store.phone_hash(phone.e164))
 
     def unlock_originator(self, actor: str, originator: str, code: str) -> OriginatorStatus:
         with self._audited(actor, "originator.unlock", audit_target(originator)) as act:
@@ -148,7 +159,9 @@ class AdminOps:
 
     def account_credits(self, actor: str) -> Decimal:
         with self._audited(actor, "credits.check", "account"):
-            return account_credits(self.gateway)
+            credits = account_credits(self.gateway)
+        self.services.events("credits", credits=credits)  # the gauge, and its refresher
+        return credits
 
     def verification(self, actor: str, verification_id: str) -> dict[str, Any]:
         """Any client's verification, as that client would see it, plus the client's name."""
@@ -161,11 +174,13 @@ class AdminOps:
         return {**found.public(self.services.settings.max_sends), "client": found.client}
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
-        """Forget a phone's consecutive wrong codes (and the lock they caused)."""
-        e164 = self.services.verifications.phones.parse(phone).e164
+        """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
+        verifications = self.services.verifications
+        e164 = verifications.phones.parse(phone).e164
         with self._audited(actor, "lockout.clear", mask_phone(e164)) as act:
             store = self.services.store
-            cleared = store.clear_lockout(store.phone_hash(e164))
+            cleared = store.clear_lockout(store.phone_hash(e164),
+                                          int(verifications.clock() * 1000))
             act.outcome = "cleared" if cleared else "not_locked"
         return {"phone": mask_phone(e164), "cleared": cleared}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import admin_ops, logs, metrics, sandbox, storage
+from service import admin_ops, credits, logs, metrics, sandbox, storage
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -111,6 +111,7 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     services = build_services(settings)
     app.extensions["otp"] = services
     admin_ops.init_app(app, services)
+    credits.init_app(app, services)
 
     # extensions
     from service.http import limits, observe

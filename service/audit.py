@@ -1,9 +1,10 @@
 """The audit log: who did what to which target, with what outcome.
 
-Every admin action and every use of a test number is written twice: as a structured log
-line (logger ``service.audit``, so it reaches the log pipeline even when Redis is down) and
-as an entry of a capped Redis stream, which ``GET /admin/audit`` pages through newest first.
-Targets are masked by the caller: an entry never holds a full phone number or a code.
+Every admin action and every use (start or check) of a test number is written twice: as a
+structured log line (logger ``service.audit``, so it reaches the log pipeline even when
+Redis is down) and as an entry of a capped Redis stream, which ``GET /admin/audit`` pages
+through newest first. Targets are masked by the caller: an entry never holds a full phone
+number or a code.
 """
 
 from __future__ import annotations
@@ -80,12 +81,17 @@ class AuditLog:
         return entries, (entries[-1].id if len(rows) > limit else None)
 
     def on_event(self, name: str, **details: Any) -> None:
-        """Event-bus listener: a test number was used (no SMS, a fixed code)."""
-        if name != "test_number_used":
+        """Event-bus listener: a test number was used (no SMS, a fixed code) or checked."""
+        verification = details.get("verification")
+        if name == "test_number_used":
+            action, outcome = "test_number.used", "ok"
+        elif name == "checked" and getattr(verification, "test", False):
+            action, outcome = "test_number.checked", (
+                "approved" if details.get("valid") else "rejected")
+        else:
             return
-        verification = details["verification"]
-        self.record(verification.client, "test_number.used", mask_phone(verification.phone),
-                    "ok", actor_type="client")
+        self.record(verification.client, action, mask_phone(verification.phone), outcome,
+                    actor_type="client")
 
 
 def init_app(app, services) -> AuditLog:

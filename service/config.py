@@ -21,6 +21,7 @@ import phonenumbers
 from limits import parse_many
 
 from service.gateway.originators import originator_kind
+from service.verification import messages
 from service.verification.codes import validate_mask
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     sandbox, userkey, password = _credentials(env)
     env.sandbox = sandbox
     api_keys, admin_keys = _client_keys(env, sandbox)
-    return Settings(
+    settings = Settings(
         sandbox=sandbox,
         aspsms_userkey=userkey,
         aspsms_password=password,
@@ -366,3 +367,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sms_enabled=env.boolean("OTP_SMS_ENABLED", True),
         log_level=(env.get("LOG_LEVEL", "INFO") or "INFO").upper(),
     )
+    _warn_if_template_costs_more(settings)
+    return settings
+
+
+def _warn_if_template_costs_more(settings: Settings) -> None:
+    """A template is the operator's choice, but one that costs more than one SMS is said."""
+    if settings.message_template is None:
+        return
+    encoding, parts = messages.longest_cost(None, settings.validity_minutes,
+                                            settings.message_template)
+    if (encoding, parts) != ("GSM-7", 1):
+        log.warning("OTP_MESSAGE_TEMPLATE: each SMS goes as %s in %d part(s), each billed as "
+                    "one SMS (at the longest code and OTP_VALIDITY_MINUTES); one GSM-7 part "
+                    "holds 160 characters of the GSM 7-bit alphabet", encoding, parts)

@@ -63,7 +63,9 @@ GATEWAY_CALLS = Counter("aspsms_calls_total", "ASPSMS gateway calls by endpoint 
                         ["endpoint", "outcome"])
 GATEWAY_SECONDS = Histogram("aspsms_call_duration_seconds", "ASPSMS gateway call latency",
                             ["endpoint"], buckets=_GATEWAY_BUCKETS)
-GATEWAY_CREDITS = Gauge("aspsms_credits", "Credits left on the ASPSMS account, last seen",
+GATEWAY_CREDITS = Gauge("aspsms_credits",
+                        "Credits left on the ASPSMS account as the gateway last reported "
+                        "(read again by a scrape when older than 5 minutes)",
                         multiprocess_mode="mostrecent")
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests by method, route template, status",
                         ["method", "route", "status"])

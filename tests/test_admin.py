@@ -114,6 +114,55 @@ def test_an_unlock_code_for_an_authorized_or_alphanumeric_originator_sends_nothi
     assert len(sim(simulator, "GET", "/_sim/messages")) == sent_before
 
 
+# -- an unlock code is an SMS: the phone policy, the budgets and a limit of its own --------
+@pytest.mark.parametrize("number", [
+    "+979123456789",   # international premium rate
+    "+41900123456",    # Swiss premium rate
+    "+881612345678",   # satellite (no country: not on the allow-list)
+    "+33612345678",    # a mobile, but France is not allowed
+])
+def test_an_unlock_code_goes_only_where_a_verification_code_may_go(make_app, auth, admin_auth,
+                                                                   simulator, number):
+    http = make_app(OTP_ALLOWED_COUNTRIES="CH,LI").test_client()
+    refused = http.post("/otp/start", json={"phone": number}, headers=auth)
+    assert refused.status_code == 422
+    response = request_code(http, admin_auth, number)
+    assert response.status_code == 422
+    assert response.get_json()["code"] == refused.get_json()["code"]
+    assert gateway_calls(simulator) == {}
+    assert latest(http, admin_auth)["outcome"] == refused.get_json()["code"]
+
+
+@pytest.mark.parametrize("variable, reason", [
+    ("OTP_BUDGET_PER_PREFIX", "prefix_budget"), ("OTP_BUDGET_PER_COUNTRY", "country_budget"),
+    ("OTP_BUDGET_GLOBAL", "global_budget"),
+])
+def test_unlock_codes_and_verification_codes_share_the_budgets(make_app, auth, admin_auth,
+                                                               simulator, variable, reason):
+    http = make_app(**{variable: "2 per hour"}).test_client()
+    assert request_code(http, admin_auth).status_code == 202
+    same_prefix = NUMERIC[:-1] + "2"
+    assert http.post("/otp/start", json={"phone": same_prefix}, headers=auth).status_code == 201
+    for refused in (request_code(http, admin_auth),
+                    http.post("/otp/start", json={"phone": NUMERIC[:-1] + "3"}, headers=auth)):
+        assert refused.status_code == 429
+        assert refused.get_json()["reason"] == reason
+    assert gateway_calls(simulator) == {"SendOriginatorUnlockCode": 1, "SendTokenSMS": 1}
+
+
+def test_unlock_codes_to_one_number_have_a_limit_of_their_own(http, auth, admin_auth, simulator):
+    for _ in range(3):
+        assert request_code(http, admin_auth).status_code == 202
+    fourth = request_code(http, admin_auth)
+    assert fourth.status_code == 429
+    assert fourth.get_json()["reason"] == "unlock_code"
+    assert int(fourth.headers["Retry-After"]) > 0
+    assert gateway_calls(simulator) == {"SendOriginatorUnlockCode": 3}
+    # another number, and verification codes to this one, are not held up by it
+    assert request_code(http, admin_auth, NUMERIC[:-1] + "9").status_code == 202
+    assert http.post("/otp/start", json={"phone": NUMERIC}, headers=auth).status_code == 201
+
+
 def test_unlocking_without_a_requested_code_is_rejected(http, admin_auth):
     response = unlock(http, admin_auth, "12345678")
     assert response.status_code == 422
@@ -285,6 +334,35 @@ def test_clearing_a_lockout_lets_the_phone_check_codes_again(make_app, auth, adm
     assert second.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
 
 
+def wrong_check(http, auth, simulator):
+    code = last_code(simulator, PHONE)
+    wrong = "".join(str((int(c) + 1) % 10) for c in code)
+    return http.post("/otp/check", json={"phone": PHONE, "code": wrong}, headers=auth)
+
+
+def test_clearing_wrong_codes_below_the_threshold_says_there_was_no_lock(make_app, auth,
+                                                                          admin_auth, simulator):
+    http = make_app(OTP_MAX_FAILURES_PER_PHONE="3").test_client()
+    http.post("/otp/start", json={"phone": PHONE}, headers=auth)
+    assert wrong_check(http, auth, simulator).get_json()["valid"] is False
+    cleared = http.post("/admin/lockouts/clear", json={"phone": PHONE}, headers=admin_auth)
+    assert cleared.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
+    assert latest(http, admin_auth)["outcome"] == "not_locked"
+
+
+def test_clearing_a_lock_whose_time_is_up_says_there_was_no_lock(make_app, auth, admin_auth,
+                                                                  simulator, monkeypatch):
+    app = make_app(OTP_MAX_FAILURES_PER_PHONE="1")
+    http = app.test_client()
+    http.post("/otp/start", json={"phone": PHONE}, headers=auth)
+    wrong_check(http, auth, simulator)
+    verifications = app.extensions["otp"].verifications
+    later = verifications.clock() + 61  # the first lock lasts 60 s
+    monkeypatch.setattr(verifications, "clock", lambda: later)
+    cleared = http.post("/admin/lockouts/clear", json={"phone": PHONE}, headers=admin_auth)
+    assert cleared.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
+
+
 @pytest.mark.parametrize("body, code", [
     ({"phone": "12"}, "invalid_phone"), ({"phone": "+41 800 000 000"}, "phone_not_sms_capable"),
     ({}, "validation_failed"), ({"phone": PHONE, "all": True}, "validation_failed"),
@@ -349,6 +427,18 @@ def test_the_use_of_a_test_number_is_audited_with_the_clients_name(make_app, aut
     entry = latest(http, admin_auth)
     assert (entry["actor"], entry["actor_type"], entry["action"], entry["target"]) == (
         "acme", "client", "test_number.used", "+417******00")
+
+
+def test_each_check_of_a_test_number_is_audited_with_its_outcome(make_app, auth, admin_auth):
+    http = make_app(OTP_TEST_NUMBERS="+41790000000=123456@2099-12-31").test_client()
+    http.post("/otp/start", json={"phone": "+41790000000"}, headers=auth)
+    for code in ("654321", "123456"):
+        http.post("/otp/check", json={"phone": "+41790000000", "code": code}, headers=auth)
+    checks = [(e["actor"], e["actor_type"], e["target"], e["outcome"])
+              for e in entries(http, admin_auth, limit=10)
+              if e["action"] == "test_number.checked"]
+    assert checks == [("acme", "client", "+417******00", "approved"),
+                      ("acme", "client", "+417******00", "rejected")]
 
 
 def test_the_audit_log_pages_newest_first_without_gaps_or_repeats(http, admin_auth):

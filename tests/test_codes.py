@@ -26,3 +26,20 @@ def test_a_code_matches_only_the_form_of_its_mask(code, mask, ok):
 def test_separators_the_mask_does_not_ask_for_are_ignored():
     assert normalise_input(" 123 456 ", "######") == "123456"
     assert normalise_input("123 456", "### ###") == "123 456"
+
+
+@pytest.mark.parametrize(("typed", "mask", "spelled"), [
+    ("888241", "### ###", "888 241"), ("888-241", "### ###", "888 241"),
+    (" 888  241 ", "### ###", "888 241"), ("888 241", "###-###", "888-241"),
+    ("888241", "###-###", "888-241"), ("ab12cd", "AA-##-AA", "ab-12-cd"),
+    ("888\u2013241", "###-###", "888-241"),  # an en dash from a phone's keyboard
+    ("88824", "### ###", "88824"), ("8882411", "### ###", "8882411"),
+])
+def test_typed_separators_are_respelled_the_way_the_mask_groups_the_code(typed, mask, spelled):
+    assert normalise_input(typed, mask) == spelled
+
+
+def test_a_grouped_code_typed_without_its_separator_fits_the_mask():
+    for typed in ("888241", "888 241", "888-241"):
+        assert matches_mask(normalise_input(typed, "### ###"), "### ###")
+    assert not matches_mask(normalise_input("88824", "### ###"), "### ###")

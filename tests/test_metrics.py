@@ -11,8 +11,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
+from service.credits import REFRESH_SECONDS
 from tests.conftest import CLIENT_KEY, last_code, service_env
-from tests.helpers import free_port, gunicorn
+from tests.helpers import free_port, gateway_calls, gunicorn, sim
 
 PHONE = "+41791234567"
 
@@ -202,6 +203,61 @@ def test_the_credits_gauge_shows_the_last_value_seen(app, scrape, report):
     report(app.extensions["otp"].events, 40.25)
 
     assert scrape.now()["aspsms_credits"] == 40.25
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def credit_checks(simulator) -> int:
+    return gateway_calls(simulator).get("CheckCredits", 0)
+
+
+def test_a_scrape_shows_the_gateways_balance_and_refreshes_it_after_the_interval(
+        app, simulator):
+    clock = Clock()
+    app.extensions["otp_credits"].clock = clock
+    http = app.test_client()
+    sim(simulator, "POST", "/_sim/reset", json={"credits": "1234.5"})
+    assert Scrape(http).now()["aspsms_credits"] == 1234.5
+    assert credit_checks(simulator) == 1
+
+    sim(simulator, "POST", "/_sim/reset", json={"credits": "432"})
+    clock.now += REFRESH_SECONDS - 1  # within the interval: no gateway call per scrape
+    assert Scrape(http).now()["aspsms_credits"] == 1234.5
+    assert credit_checks(simulator) == 0  # (the reset cleared the simulator's counts)
+    clock.now += 1
+    assert Scrape(http).now()["aspsms_credits"] == 432
+    assert credit_checks(simulator) == 1
+
+
+def test_an_admin_credits_call_updates_the_gauge_at_once(app, simulator, admin_auth):
+    app.extensions["otp_credits"].clock = Clock()
+    http = app.test_client()
+    Scrape(http)
+    sim(simulator, "POST", "/_sim/reset", json={"credits": "77"})
+    assert http.get("/admin/credits", headers=admin_auth).get_json() == {"credits": 77}
+    assert Scrape(http).now()["aspsms_credits"] == 77
+    assert credit_checks(simulator) == 1  # the admin's call; the scrape asked nothing
+
+
+def test_a_failed_refresh_keeps_the_last_balance_and_waits_for_the_interval(app, simulator):
+    clock = Clock()
+    app.extensions["otp_credits"].clock = clock
+    http = app.test_client()
+    sim(simulator, "POST", "/_sim/reset", json={"credits": "900"})
+    Scrape(http)
+    fault(simulator, http_status=500, endpoints=["CheckCredits"])
+    clock.now += REFRESH_SECONDS
+    for _ in range(3):
+        response = http.get("/metrics")
+        assert response.status_code == 200
+        assert samples(response.get_data(as_text=True))["aspsms_credits"] == 900
+    assert credit_checks(simulator) == 2  # the first reading and one failed refresh
 
 
 # -- under gunicorn ----------------------------------------------------------------------

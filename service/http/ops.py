@@ -43,5 +43,6 @@ def openapi():
 @bp.get("/metrics")
 def prometheus_metrics():
     """Prometheus metrics in the text exposition format (summed over gunicorn workers)."""
+    current_app.extensions["otp_credits"].refresh_if_stale()
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type)

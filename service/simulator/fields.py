@@ -4,9 +4,10 @@ Every reader either returns a clean value or raises `Refusal(code)`; handlers re
 fields before they change any state, so a refused request leaves no trace.
 """
 
-import math
 import re
 from decimal import Decimal, InvalidOperation
+
+from service.verification import gsm
 
 from .codes import Refusal
 
@@ -20,13 +21,6 @@ _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 
 MAX_RECIPIENTS = 1000  # REFERENCE §5.1 (X, HI)
 MAX_TEXT = 1000  # REFERENCE §11 A
-
-# GSM 03.38 default alphabet (one septet each) and its extension table (two septets each).
-_GSM_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENDED = set("^{}\\[~]|€\f")
 
 _TRUE_WORDS = {"true", "1"}
 _FALSE_WORDS = {"false", "0"}
@@ -137,8 +131,6 @@ def message_parts(message: str, force_gsm: bool = False) -> int:
     """SMS parts the text needs (REFERENCE §5.3 A); empty or over-long text is code 11."""
     if not message or len(message) > MAX_TEXT:
         raise Refusal("11")
-    if force_gsm or all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in message):
-        septets = sum(2 if ch in _GSM_EXTENDED else 1 for ch in message)
-        return 1 if septets <= 160 else math.ceil(septets / 153)
-    units = len(message.encode("utf-16-le")) // 2  # UCS-2 counts UTF-16 code units
-    return 1 if units <= 70 else math.ceil(units / 67)
+    if force_gsm:  # what has no GSM-7 form is sent as "?"
+        message = "".join(ch if gsm.is_gsm7(ch) else "?" for ch in message)
+    return gsm.cost(message).parts

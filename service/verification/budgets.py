@@ -41,6 +41,8 @@ from service.verification.store import STORE_ERRORS, register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
+# Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
+UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class PhoneLimits:
             "prefix": parse_many(settings.budget_per_prefix),
             "country": parse_many(settings.budget_per_country),
             "global": parse_many(settings.budget_global),
+            "unlock_code": parse_many(UNLOCK_CODE_LIMIT),
         }
 
     def _hash(self, value: str) -> str:
@@ -98,10 +101,18 @@ class PhoneLimits:
     def count_send(self, phone: Phone, phone_hash: str) -> None:
         """Count one send against the phone's limit and the budgets, or refuse it: a tripped
         breaker, or a limit or budget whose window is full (which trips its breaker)."""
+        self._count_sms(phone, "start_per_phone", phone_hash)
+
+    def count_unlock_code(self, phone: Phone, phone_hash: str) -> None:
+        """An originator unlock code is an SMS too: counted like a send against the budgets,
+        and against a limit of its own (``UNLOCK_CODE_LIMIT``) instead of the phone's."""
+        self._count_sms(phone, "unlock_code", phone_hash)
+
+    def _count_sms(self, phone: Phone, own_limit: str, phone_hash: str) -> None:
         scopes = self._budget_scopes(phone)
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
-        counted += self._counted(BREAKER_TAG, "start_per_phone", phone_hash)
+        counted += self._counted(BREAKER_TAG, own_limit, phone_hash)
         self._count([(kind, self._breaker_key(kind, scope)) for kind, scope in scopes], counted)
 
     def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:

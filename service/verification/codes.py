@@ -13,6 +13,7 @@ CODE_CHARACTERS = {"#": "[0-9]", "A": "[A-Za-z]", "N": "[A-Za-z0-9]"}
 LITERALS = " -"
 MIN_CODE_CHARACTERS = 6  # NIST SP 800-63B: at least 6 digits
 MAX_MASK_LENGTH = 16
+_TYPED_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]")  # spaces, hyphens and dashes
 
 
 def validate_mask(mask: str) -> str | None:
@@ -27,11 +28,16 @@ def validate_mask(mask: str) -> str | None:
 
 
 def normalise_input(code: str, mask: str) -> str:
-    """What the user typed, without the separators the mask does not ask for."""
-    code = code.strip()
-    if not any(ch in LITERALS for ch in mask):
-        code = re.sub(r"[\s-]", "", code)
-    return code
+    """What the user typed, in the mask's own spelling: the code characters in order, with
+    the mask's separators where the mask has them. People type ``888241``, ``888 241`` or
+    ``888-241`` for a code texted as ``888 241``; the gateway compares the exact text."""
+    compact = _TYPED_SEPARATORS.sub("", code)
+    positions = [ch in CODE_CHARACTERS for ch in mask]
+    if len(compact) != sum(positions) or all(positions):
+        return compact  # the mask test decides; no separators to put back
+    typed = iter(compact)
+    return "".join(next(typed) if is_code else literal
+                   for is_code, literal in zip(positions, mask, strict=True))
 
 
 def matches_mask(code: str, mask: str) -> bool:

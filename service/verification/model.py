@@ -34,7 +34,7 @@ class Verification:
     validity_minutes: int
     reference: str | None
     test: bool
-    delivery_status: str
+    delivery_status: str | None
     delivery_reason: str | None
     delivery_reason_text: str | None
     delivery_ms: int | None
@@ -63,7 +63,9 @@ class Verification:
             validity_minutes=int(data["validity"]),
             reference=data.get("reference") or None,
             test=data.get("test") == "1",
-            delivery_status=data.get("delivery", "submitted"),
+            # nothing is sent to a test number, so there is no delivery to report
+            delivery_status=None if data.get("test") == "1" else data.get("delivery",
+                                                                          "submitted"),
             delivery_reason=data.get("delivery_reason") or None,
             delivery_reason_text=data.get("delivery_reason_text") or None,
             delivery_ms=optional_int("delivery_at"),

@@ -204,8 +204,9 @@ class VerificationService:
         """Spend one attempt on ``code``; approve at most once."""
         verification = self._find_for_check(client, verification_id, phone)
         self._raise_if_closed(verification)
-        typed = normalise_input(code, verification.mask)
-        if not matches_mask(typed, verification.mask):
+        form = self._code_form(verification)
+        typed = normalise_input(code, form)
+        if not matches_mask(typed, form):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
         self._claim(verification)
         try:
@@ -227,6 +228,12 @@ class VerificationService:
             if verification_id is None:
                 raise errors.VerificationNotFound("No verification for this phone number.")
         return self.read(client, verification_id)
+
+    def _code_form(self, verification: Verification) -> str:
+        """The mask the right code follows. A test number's code is the configured one,
+        whatever mask its verification was started with, so only its length is a form."""
+        expected = self._test_code(verification.phone) if verification.test else None
+        return verification.mask if expected is None else "N" * len(expected)
 
     def _claim(self, verification: Verification) -> None:
         windows = () if self.limits is None else self.limits.check_windows(

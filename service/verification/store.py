@@ -45,7 +45,7 @@ PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
 FAILURE_MEMORY_MS = 24 * 3600 * 1000
 ID_PATTERN = re.compile(r"\Avf_([0-9a-f]{4})[A-Za-z0-9_-]{22}\Z")
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
-           "record_delivery")
+           "record_delivery", "clear_lockout")
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
@@ -273,8 +273,10 @@ class VerificationStore:
         return answer[0], (answer[1] if len(answer) > 1 else "")
 
     @store_call
-    def clear_lockout(self, phone_hash: str) -> bool:
-        return bool(self.redis.delete(self.failure_key(phone_hash)))
+    def clear_lockout(self, phone_hash: str, now_ms: int) -> bool:
+        """Forget the phone's wrong codes; whether a lock was in force (and is now lifted)."""
+        return self._scripts["clear_lockout"](keys=[self.failure_key(phone_hash)],
+                                              args=[now_ms]) == 1
 
     @store_call
     def record_delivery(self, verification_id: str, *, send: int, status: str, reason: str,
