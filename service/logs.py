@@ -3,7 +3,10 @@
 The filter sits on the root logger's handlers, so it sees every record that is written,
 at every level and from every library (SECURITY.md 6). It removes the configured secrets
 (keys, passwords), the value of any field named like a code, password, key or token, and
-masks every run of seven or more digits that could be a phone number. JSON encoding (with
+masks every run of seven or more digits that could be a phone number. Text is read as a
+URL would be: percent-escapes of printable ASCII are decoded first (repeatedly, so
+``%252B41…`` too) and ``+`` may stand for a space between digit groups, so a number or key
+in a path or query is caught like plain text. JSON encoding (with
 ``ensure_ascii``) turns a newline or U+2028 in a value into an escape, so a value can never
 start a line of its own.
 """
@@ -27,11 +30,17 @@ from service.config import ConfigError, Settings
 REDACTED = "[redacted]"
 # Phone-like: 7+ digits, optionally after "+", with spaces, dashes or parentheses between
 # them ("+41 79 123 45 67"); a token of its own, so digits inside hex ids stay readable.
-_PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d(?:(?:[ \-]|\) ?|\()?\d){6,}(?![A-Za-z0-9])")
+# "+" also separates groups: a query string encodes a space as "+".
+_PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d(?:(?:[ \-+]|\) ?|\()?\d){6,}(?![A-Za-z0-9])")
+# Escapes of printable ASCII only: a decoded %0A or %E2%80%A8 could break a line.
+_PRINTABLE_ESCAPE = re.compile(r"%(2[0-9A-Fa-f]|[3-6][0-9A-Fa-f]|7[0-9A-Ea-e])")
+_DECODE_ROUNDS = 4  # %25 nested this deep still decodes
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SENSITIVE = (r"code|verification_?code|unlock_?code|password|passwd|secret|api_?keys?|"
               r"userkey|authorization|token")
-_SENSITIVE_FIELD = re.compile(rf"(?i)\b({_SENSITIVE})\b([\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}}\]]+)")
+# (not "[redacted]" again: a record passed to two handlers is masked twice)
+_SENSITIVE_FIELD = re.compile(
+    rf"(?i)\b({_SENSITIVE})\b([\"']?\s*[:=]\s*[\"']?)(?!\[redacted\])([^\s\"',;&}}\]]+)")
 _SENSITIVE_NAME = re.compile(rf"(?i)^({_SENSITIVE})$")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+")
 # Attributes every LogRecord has; anything else was passed as ``extra=`` and is output.
@@ -60,6 +69,10 @@ class MaskingFilter(logging.Filter):
         self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
 
     def mask(self, text: str) -> str:
+        for _ in range(_DECODE_ROUNDS):
+            if "%" not in text:
+                break
+            text = _PRINTABLE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
         if self._secrets is not None:
             text = self._secrets.sub(REDACTED, text)
         text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

@@ -102,3 +102,48 @@ def test_an_invalid_idempotency_key_is_refused(http, auth):
     response = http.post("/otp/start", json={"phone": "+41791234567"},
                          headers={**auth, "Idempotency-Key": "x" * 300})
     assert response.status_code == 422
+
+
+# -- text that is not Unicode ---------------------------------------------------------------
+# JSON may escape half a UTF-16 pair: "\ud800" decodes to a lone surrogate, which no encoder
+# takes. Every string field of every JSON body, and a field name, is refused with its own
+# field error.
+LONE = "\\ud800"
+_OTP = "/otp/verifications/vf_0000AAAAAAAAAAAAAAAAAAAAAA/cancel"
+TEXT_FIELDS = [
+    ("client", "/otp/start", {"phone": LONE}, "phone"),
+    ("client", "/otp/start", {"phone": "+41791234567", "locale": "de" + LONE}, "locale"),
+    ("client", "/otp/start", {"phone": "+41791234567", "code_mask": "######" + LONE},
+     "code_mask"),
+    ("client", "/otp/start", {"phone": "+41791234567", "reference": LONE}, "reference"),
+    ("client", "/otp/start", {"phone": "+41791234567", "reference": "a\\udfffb"}, "reference"),
+    ("client", "/otp/start", {"phone": "+41791234567", LONE: "x"}, LONE),
+    ("client", "/otp/check", {"id": "vf_x", "code": LONE}, "code"),
+    ("client", "/otp/check", {"id": LONE, "code": "123456"}, "id"),
+    ("client", "/otp/check", {"phone": "+4179" + LONE, "code": "123456"}, "phone"),
+    ("client", _OTP, {LONE: 1}, LONE),
+    ("admin", "/admin/lockouts/clear", {"phone": LONE}, "phone"),
+    ("admin", "/admin/originators/Verify/unlock", {"unlock_code": LONE}, "unlock_code"),
+    ("admin", "/admin/originators/41791234567/unlock-code", {"x": [LONE]}, "x"),
+]
+
+
+@pytest.mark.parametrize(("who", "path", "fields", "field"), TEXT_FIELDS)
+def test_a_lone_surrogate_in_any_json_text_is_a_422_field_error(
+        http, auth, admin_auth, simulator, who, path, fields, field):
+    body = "{" + ", ".join(f'"{name}": {_json(value)}' for name, value in fields.items()) + "}"
+    for idempotency in ({}, {"Idempotency-Key": "k1"}):
+        response = http.post(path, data=body.encode(), headers={
+            **(auth if who == "client" else admin_auth), **JSON, **idempotency})
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert response.mimetype == "application/problem+json"
+        problem = response.get_json()
+        assert problem["code"] == "validation_failed"
+        assert list(problem["errors"]) == [field]
+    assert requests.get(simulator.url + "/_sim/messages", timeout=5).json() == []
+
+
+def _json(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    return "[" + ", ".join(map(_json, value)) + "]" if isinstance(value, list) else str(value)

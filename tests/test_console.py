@@ -371,3 +371,15 @@ def test_json_api_requests_build_no_session_signer_and_the_console_still_signs_i
 
     assert sign_in(http).status_code == 303
     assert session_data(app, http)["admin"] and built  # the cookie is signed and read
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/admin/console/lockouts", "phone"), ("/admin/console/originators/unlock-code", "originator"),
+    ("/admin/console/originators/unlock", "unlock_code"), (SIGN_IN, "key")])
+def test_a_form_field_that_is_not_utf_8_is_refused_as_text_not_a_500(console, path, field):
+    # %ED%A0%80 is a UTF-16 surrogate in UTF-8 form: not text; the form parser replaces it
+    token = csrf_token(console.get("/admin/console/lockouts"))
+    body = f"{field}=%ED%A0%80&originator=Verify&csrf_token={token}"
+    response = console.post(path, data=body.encode(),
+                            content_type="application/x-www-form-urlencoded")
+    assert response.status_code in (401, 422) and "</html>" in text(response)

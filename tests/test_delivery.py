@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from service import cli
 from service.verification.delivery import parse_trn, trn_base, trn_for
-from tests.conftest import CLIENT_KEY, service_env
+from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
 from tests.helpers import free_port, wait_for
 
 PHONE, OTHER = "+41791234567", "+41791234568"
@@ -232,6 +232,55 @@ def test_a_signed_callback_with_a_malformed_tag_is_refused_with_422(
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed" and field in response.json()["errors"]
     assert live.record(vid) == before
+
+
+def _usable(live, simulator, vid):
+    """Every read of the verification answers, and its right code still approves it."""
+    client = live.app.test_client()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert client.get(f"/otp/verifications/{vid}", headers=AUTH).status_code == 200
+    assert client.get(f"/admin/verifications/{vid}", headers=admin).status_code == 200
+    checked = client.post("/otp/check", json={"id": vid, "code": last_code(simulator, PHONE)},
+                          headers=AUTH)
+    assert checked.status_code == 200 and checked.get_json()["status"] == "approved"
+    assert client.post(f"/otp/verifications/{vid}/cancel", headers=AUTH).status_code == 409
+    return checked.get_json()
+
+
+# Parseable, but no notification about a verification we still keep can be from then.
+ABSURD_TIMES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00%2B14:00",
+                "2999-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2001-01-01"]
+
+
+@pytest.mark.parametrize("stamp", ABSURD_TIMES)
+def test_an_absurd_notification_time_is_not_stored_and_the_verification_stays_usable(
+        live, simulator, stamp):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    before_ms = time.time() * 1000
+    response = requests.get(fill(live.urls(vid)["url_delivery"], "0", t=stamp), timeout=5)
+    assert response.status_code == 204
+    stored = int(live.record(vid)["delivery_at"])
+    assert before_ms - 1000 <= stored <= time.time() * 1000  # the moment it arrived
+    assert _usable(live, simulator, vid)["delivery_status"] == "delivered"
+
+
+def test_a_plausible_notification_time_is_the_one_shown(live, simulator):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    requests.get(fill(live.urls(vid)["url_delivery"], "0", t=stamp), timeout=5)
+    assert live.read(vid)["delivery_updated_at"] == stamp
+
+
+@pytest.mark.parametrize("stored", ["253402300799000000", "-62135596800000", "soon", "1e99"])
+def test_a_bad_delivery_time_already_stored_does_not_break_any_read(
+        live, simulator, redis_db, stored):
+    outcomes(simulator, **{PHONE: ("lost", None)})
+    vid = live.start()["id"]
+    redis_db.hset(live.services.store.verification_key(vid), "delivery_at", stored)
+    assert live.read(vid)["delivery_updated_at"] is None
+    assert _usable(live, simulator, vid)["delivery_updated_at"] is None
 
 
 def test_a_signed_callback_for_an_unknown_verification_answers_404(live, simulator):

@@ -80,6 +80,82 @@ def test_no_secret_code_or_full_number_reaches_a_line_even_at_debug(output, emit
     assert secret not in json.dumps(json.loads(line), ensure_ascii=False)
 
 
+# Percent-encoded (once or nested) as in a path or query; digits in the clear after decoding.
+ENCODED = {
+    "path": "GET /admin/originators/%2B41791234567",
+    "lower-case": "GET /admin/originators/%2b41791234567",
+    "spaces": "GET /admin/originators/%2B41%2079%20123%2045%2067",
+    "query-plus": "GET /otp/x?phone=%2B41+79+123+45+67",
+    "double": "GET /admin/originators/%252B41791234567",
+    "triple": "GET /x/%25252B41%252079%2520123%252045%252067",
+    "digits": "GET /x/%2B%34%31%37%39%31%32%33%34%35%36%37",
+    "00-prefix": "GET /x?to=0041%20791234567",
+    "dashes": "GET /x/%2B41-79-123-45-67",
+    "parentheses": "GET /x/%2B41%20%2879%29%20123%2045%2067",
+}
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO, logging.ERROR])
+@pytest.mark.parametrize("text", ENCODED.values(), ids=ENCODED.keys())
+def test_a_percent_encoded_number_is_masked_at_every_level(output, text, level):
+    logging.getLogger("gunicorn.error").log(level, text)
+    log.log(level, "request", extra={"url": text})
+
+    assert "791234567" not in _decoded_digits(output.getvalue())
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("GET /x?code%3D482913", "482913"),
+    ("Authorization%3A%20Bearer%20unknown-key-987", "unknown-key-987"),
+    ("GET /x/" + CLIENT_KEY.replace("-", "%2D"), CLIENT_KEY),
+    ("GET /x/" + CLIENT_KEY.replace("-", "%252D"), CLIENT_KEY),
+    ("GET /x?password=%73im-password", SIM_PASSWORD),
+])
+def test_an_encoded_secret_or_code_is_masked(output, text, secret):
+    log.debug(text)
+
+    assert secret not in _decoded(output.getvalue())
+
+
+@pytest.mark.parametrize("text", ["code=482913", "Authorization: Bearer x-1", PHONE,
+                                  "GET /x?code%3D1&phone=%2B41791234567", CLIENT_KEY])
+def test_masking_twice_changes_nothing_more(text):
+    # A record the root hands to two handlers passes the same filter twice.
+    masking = logs.MaskingFilter(SECRETS)
+    once = masking.mask(text)
+    assert masking.mask(once) == once != text
+
+
+def test_decoding_never_turns_an_escape_into_a_line_break(output):
+    log.info("GET /x/%0A%0D%E2%80%A8%7F%2B41791234567")
+
+    [event] = events(output)
+    assert event["message"] == "GET /x/%0A%0D%E2%80%A8%7F+41*******67"
+
+
+def _up(base: str, process) -> bool:
+    import requests
+
+    assert process.poll() is None, "gunicorn exited"
+    try:
+        return requests.get(base + "/healthz", timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _decoded(text: str) -> str:
+    from urllib.parse import unquote_plus
+
+    for _ in range(5):
+        text = unquote_plus(text)
+    return text
+
+
+def _decoded_digits(text: str) -> str:
+    """The text fully decoded, with everything that may separate a number's digits gone."""
+    return re.sub(r"[\s()+\-]", "", _decoded(text))
+
+
 def test_an_exception_and_its_traceback_are_masked(output):
     log.error("send failed", exc_info=ValueError(f"cannot text {PHONE} with key {CLIENT_KEY}"))
 
@@ -212,6 +288,31 @@ def events_of(capsys) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
+@pytest.mark.parametrize("path, logged", [
+    ("/otp/nothing-here", "/otp/nothing-here"),
+    ("/admin/originator/%2B41791234567?phone=%2B41791234567", "/admin/originator/+41*******67"),
+    ("/otp/verification/vf_0226jCuKNsbhu_9bv5hs541eAw",) * 2,  # an id stays readable
+    ("/otp/start/sk_live_4eC39HqLyjWDarjtT1zdp7dc/x", f"/otp/start/{logs.REDACTED}/x"),
+    (f"/otp/{CLIENT_KEY}", f"/otp/{logs.REDACTED}"),
+    ("/x/code=482913", f"/x/code={logs.REDACTED}"),
+])
+def test_an_unmatched_request_logs_its_path_masked_without_the_query(
+        app_output, capsys, auth, path, logged):
+    app_output.test_client().get(path, headers=auth)
+
+    [access] = [e for e in events_of(capsys) if e["logger"] == "service.access"]
+    assert access["route"] == "unmatched" and access["status"] == 404
+    assert access["path"] == logged
+
+
+def test_a_matched_request_logs_its_route_not_its_path(app_output, capsys, auth):
+    app_output.test_client().get("/otp/verifications/vf_0226jCuKNsbhu_9bv5hs541eAw",
+                                 headers=auth)
+
+    [access] = [e for e in events_of(capsys) if e["logger"] == "service.access"]
+    assert access["route"] == "/otp/verifications/<verification_id>" and "path" not in access
+
+
 @pytest.mark.parametrize("body, status", [
     ("[" * 100_000 + "]" * 100_000, 413),
     ("[" * 30_000 + "]" * 30_000, 400),
@@ -286,3 +387,51 @@ def test_the_gunicorn_settings_use_that_logger():
          "--print-config", "service:create_app()"],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert re.search(r"^logger_class\s+= service\.logs\.GunicornLogger$", printed, re.M)
+
+
+# -- under gunicorn, at DEBUG, everything it writes ------------------------------------------
+def _raw_request(port: int, head: bytes) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+        sock.recv(65536)
+
+
+def test_under_gunicorn_at_debug_no_line_carries_a_number_however_it_is_encoded(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.helpers import free_port, wait_for
+
+    port, out = free_port(), tmp_path / "gunicorn.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASPSMS_", "OTP_"))}
+    env.update(LOG_LEVEL="DEBUG", GUNICORN_ACCESSLOG="-", GUNICORN_BIND=f"127.0.0.1:{port}",
+               WEB_CONCURRENCY="1", GUNICORN_THREADS="4")  # sandbox mode: no gateway key
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+             "service:create_app()"], env=env, stdout=sink, stderr=subprocess.STDOUT)
+        base, admin = f"http://127.0.0.1:{port}", {"Authorization": "Bearer sandbox-admin-key"}
+        try:
+            wait_for(lambda: _up(base, process), timeout=30)
+            for text in ENCODED.values():
+                target = text.split(" ", 1)[1]
+                requests.get(base + target, headers=admin, timeout=5)
+                requests.get(base + "/admin/originators" + target.replace("/", "%2F"),
+                             headers=admin, timeout=5)
+            requests.post(base + "/otp/start", headers={
+                "Authorization": "Bearer sandbox-client-key", "Content-Type": "application/json",
+                "Referer": base + "/?phone=%2B41791234567"}, data='{"phone": "+41791234567"}',
+                timeout=5)
+            _raw_request(port, b"GET /%2B41791234567 HTTP/1.1 x\r\n\r\n")  # a bad request line
+            _raw_request(port, b"GET /x HTTP/1.1\r\nHost: x\r\nX-%2B41791234567: 1\x00\r\n\r\n")
+        finally:
+            process.terminate()
+            process.wait(20)
+    text = out.read_text()
+    assert "GET /admin/originators/" in text and '"level": "DEBUG"' in text  # it did log
+    assert "791234567" not in _decoded_digits(text)

@@ -14,13 +14,20 @@ from werkzeug.exceptions import HTTPException
 
 from service import metrics
 from service.errors import ServiceError
+from service.logs import REDACTED
 from service.verification.phones import mask_phone
+from service.verification.store import ID_PATTERN
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a caller may choose as its request id; anything else is replaced by our own.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._~:@+=/-]{1,128}")
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 access_log = logging.getLogger("service.access")
+# An unmatched request's path is logged so a mistyped URL can be found: bounded, with any
+# segment that looks like a credential (long, letters and digits) withheld; the log filter
+# masks phone numbers and configured keys in it like in any text.
+LOGGED_PATH_CHARS = 256
+_KEY_LIKE = re.compile(r"(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{20,}")
 
 
 def init_app(app: Flask, services) -> None:
@@ -57,6 +64,8 @@ def _finish(response: Response) -> Response:
     client = g.get("client") or g.get("admin")
     if client:
         event["client"] = client
+    if request.url_rule is None:
+        event["path"] = _logged_path()
     if problem is not None:
         event["problem"] = metrics.bounded(problem.get("code"))
     phone = _masked_phone()
@@ -67,6 +76,12 @@ def _finish(response: Response) -> Response:
     access_log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s", request.method, route,
                    response.status_code, extra=event)
     return response
+
+
+def _logged_path() -> str:
+    segments = request.path[:LOGGED_PATH_CHARS].split("/")
+    return "/".join(REDACTED if _KEY_LIKE.fullmatch(part) and not ID_PATTERN.match(part)
+                    else part for part in segments)
 
 
 def _problem(response: Response) -> dict[str, Any] | None:

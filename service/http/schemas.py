@@ -78,6 +78,24 @@ UNLOCK = UnlockSchema()
 EMPTY = StrictSchema()
 
 
+NOT_UNICODE = "Not valid Unicode text (a lone UTF-16 surrogate escape such as \\ud800)."
+
+
+def _is_unicode(value: Any) -> bool:
+    """Whether every string in a JSON value (names included) is Unicode text. JSON may
+    escape half a UTF-16 pair ("\\ud800"), which decodes to a lone surrogate: no encoder
+    (Redis, the gateway, a log line) takes it, so it is refused here, once, for every field."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    return name.encode(errors="backslashreplace").decode()
+
+
 def load_json(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
     """The request body validated by ``schema``, or the problem that says why not."""
     raw = request.get_data(cache=True)
@@ -92,6 +110,10 @@ def load_json(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.",
                                errors={"_schema": ["The body must be a JSON object."]})
+    invalid = {_printable(name): [NOT_UNICODE] for name, value in data.items()
+               if not _is_unicode(name) or not _is_unicode(value)}
+    if invalid:
+        raise ValidationFailed("Some fields are not valid Unicode text.", errors=invalid)
     try:
         return schema.load(data)
     except ValidationError as e:

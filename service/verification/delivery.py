@@ -34,6 +34,7 @@ from service.errors import ServiceError
 from service.verification.errors import VerificationNotFound
 from service.verification.store import (
     ID_PATTERN,
+    PENDING_HORIZON_MS,
     VerificationStore,
     store_call,
 )
@@ -52,6 +53,11 @@ FINAL = ("delivered", "failed")
 EVENT = re.compile(r"\A([dbf])([1-9][0-9]?)\Z")
 TRN = re.compile(r"\A([0-9a-f]{4})([0-9a-f]{32})x([1-9][0-9]?)\Z")
 REASON = re.compile(r"\A[0-9]{3}\Z")
+# The time tag is not signed: a moment is believed only where it could be true, after the
+# oldest verification still kept and at most a clock skew ahead of ours. Any other is
+# dropped for the moment of receipt, so nothing the gateway (or a forger) fills in there is
+# ever stored.
+CLOCK_SKEW_MS = 5 * 60 * 1000
 
 
 # Reason codes and their labels, REFERENCE.md §6.3 (GSM/MAP style).
@@ -133,8 +139,13 @@ def parse_trn(trn: str) -> tuple[str, int] | None:
     return f"vf_{match.group(1)}{rest}", int(match.group(3))
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+def _ms(moment: datetime) -> int | None:
+    """A moment in ms since the epoch, UTC when it names no zone; None past datetime's range
+    (year 1 or 9999 in a far zone)."""
+    try:
+        return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _moment_ms(stamp: str) -> int | None:
@@ -195,13 +206,13 @@ class DeliveryNotifier:
             problems["st"] = [f"must be one of {', '.join(DST_FOR_KIND[kind])} on this URL."]
         if reason and not REASON.match(reason):
             problems["r"] = ["must be a three-digit reason code."]
-        at_ms = _moment_ms(stamp) if stamp else self._now_ms()
-        if at_ms is None:
+        at_ms = _moment_ms(stamp) if stamp else None
+        if stamp and at_ms is None:
             problems["t"] = ["must be an ISO 8601 time."]
         if problems:
             raise InvalidNotification("The notification's values are malformed.",
                                       errors=problems)
-        return Report(verification_id, send, KINDS[kind], reason, at_ms)
+        return Report(verification_id, send, KINDS[kind], reason, self._plausible(at_ms))
 
     def apply(self, report: Report) -> str:
         """Record a report (the script orders them): updated, unchanged, stale, not_found,
@@ -268,12 +279,19 @@ class DeliveryNotifier:
             return "skipped"
         reason = row.reason_code if REASON.match(row.reason_code) else ""
         moment = row.notification_date or row.submission_date
-        at_ms = _ms(moment) if moment else self._now_ms()
+        at_ms = self._plausible(_ms(moment) if moment else None)
         return self.apply(Report(parsed[0], parsed[1], status, reason, at_ms))
 
     # -- plumbing ------------------------------------------------------------------------
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def _plausible(self, at_ms: int | None) -> int:
+        """The reported moment if it could be true (see CLOCK_SKEW_MS), else now."""
+        now = self._now_ms()
+        if at_ms is None or not now - PENDING_HORIZON_MS <= at_ms <= now + CLOCK_SKEW_MS:
+            return now
+        return at_ms
 
     @store_call
     def _forget(self, trn: str) -> None:

@@ -8,9 +8,14 @@ from typing import Any
 
 
 def rfc3339(ms: int | None) -> str | None:
+    """The moment as RFC 3339 UTC; None for none, or for one no calendar date can show (a
+    bad value stored once must not make every later read fail)."""
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC).replace(microsecond=0)
+    except (OverflowError, OSError, ValueError):
+        return None
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -42,7 +47,8 @@ class Verification:
     @classmethod
     def from_hash(cls, verification_id: str, data: dict[str, str]) -> Verification:
         def optional_int(name: str) -> int | None:
-            return int(data[name]) if data.get(name) else None
+            value = data.get(name, "")
+            return int(value) if value.isascii() and value.isdigit() else None
 
         return cls(
             id=verification_id,
