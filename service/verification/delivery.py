@@ -1,4 +1,4 @@
-"""Delivery notifications (REFERENCE.md §6): signed callback URLs and a TRN for every send,
+"""Delivery notifications (docs/gateway.md §6): signed callback URLs and a TRN for every send,
 the statuses they report applied to the verification, and the inquiry fallback. No Flask.
 
 A callback URL names a verification, the send it belongs to and what it reports, and
@@ -54,7 +54,7 @@ TRN = re.compile(r"\A([0-9a-f]{4})([0-9a-f]{32})x([1-9][0-9]?)\Z")
 REASON = re.compile(r"\A[0-9]{3}\Z")
 
 
-# Reason codes and their labels, REFERENCE.md §6.3 (GSM/MAP style).
+# Reason codes and their labels, docs/gateway.md §6.3 (GSM/MAP style).
 REASON_TEXT = {
     "000": "unknown subscriber",
     **{f"{code:03d}": "service temporarily unavailable" for code in range(1, 9)},
