@@ -9,7 +9,7 @@ import pytest
 
 from service.console_sessions import ABSOLUTE_SECONDS, IDLE_SECONDS, KEY_PREFIX
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
-from tests.helpers import gateway_calls, sim
+from tests.helpers import free_port, gateway_calls, sim
 
 NUMERIC = "+41791110003"
 NUMERIC_MASKED = "+417******03"
@@ -241,6 +241,29 @@ def test_the_cookie_from_before_sign_out_opens_nothing_and_clears_no_lockout(
     assert http.post("/otp/check", json={"phone": PHONE, "code": code},
                      headers=auth).status_code == 429  # still locked
     assert [a for a in audit_actions(app) if a[1] == "lockout.clear"] == []
+
+
+def test_without_the_store_the_console_says_so_and_lets_nobody_in(make_app):
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", REDIS_TIMEOUT="0.2")
+    http = app.test_client()
+    refused = sign_in(http)
+    assert refused.status_code == 503
+    assert "store_unavailable" in text(refused) and "Signed in as" not in text(refused)
+    assert "sid" not in session_data(app, http)
+
+
+def test_a_store_outage_after_signing_in_is_a_page_not_a_500(app, console, monkeypatch):
+    import redis
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("store down")
+
+    monkeypatch.setattr(app.extensions["otp_console_sessions"].redis, "get", down)
+    for path in ("/admin/", "/admin/nope"):
+        response = console.get(path, headers={"Accept": "text/html"})
+        assert response.status_code == 503 if path == "/admin/" else 404, path
+        assert response.mimetype == "text/html"
+    assert "store_unavailable" in text(console.get("/admin/"))
 
 
 # -- CSRF ---------------------------------------------------------------------------------

@@ -17,10 +17,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from service.console_sessions import IDLE_SECONDS, ConsoleSessions
-from service.errors import ServiceError
+from service.errors import ServiceError, StoreUnavailable
 from service.http.console import pages, signing
 from service.http.console.base import SECURITY_HEADERS, Message, bp, csrf
 from service.http.problems import http_problem
+from service.verification.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 # The JSON types API clients ask for; a browser's Accept prefers text/html to both.
@@ -79,6 +80,16 @@ def _http_error(e: HTTPException):
 @bp.errorhandler(ServiceError)
 def _service_error(e: ServiceError):
     return _error_html(e.title, pages.explain(e)), e.status, e.headers
+
+
+def _store_error(e: Exception):
+    """Redis trouble outside the store's own guard (the sign-in limit): fail closed, as a page."""
+    log.error("state store unavailable: %s", type(e).__name__)
+    return _service_error(StoreUnavailable("The state store is unavailable; nothing was done."))
+
+
+for _error in STORE_ERRORS:
+    bp.register_error_handler(_error, _store_error)
 
 
 def _error_page(e: HTTPException, title: str, detail: str):
