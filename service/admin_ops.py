@@ -121,15 +121,19 @@ class AdminOps:
     def gateway(self) -> AspsmsClient:
         return self.services.gateway
 
-    def originator_status(self, actor: str, originator: str) -> OriginatorStatus:
-        with self._audited(actor, "originator.check", audit_target(originator)) as act:
+    def originator_status(self, actor: str, originator: str, *,
+                          record: bool = True) -> OriginatorStatus:
+        with self._audited(actor, "originator.check", audit_target(originator),
+                           record=record) as act:
             status = originator_status(self.gateway, originator)
             act.outcome = status.state.value
         return status
 
-    def configured_originator_status(self, actor: str) -> OriginatorStatus:
+    def configured_originator_status(self, actor: str, *,
+                                     record: bool = True) -> OriginatorStatus:
         originator = self.services.settings.aspsms_originator
-        with self._audited(actor, "originator.configured", audit_target(originator)) as act:
+        with self._audited(actor, "originator.configured", audit_target(originator),
+                           record=record) as act:
             status = configured_originator_status(self.gateway, originator)
             act.outcome = status.state.value
         return status
@@ -157,8 +161,8 @@ class AdminOps:
             act.outcome = status.state.value
         return status
 
-    def account_credits(self, actor: str) -> Decimal:
-        with self._audited(actor, "credits.check", "account"):
+    def account_credits(self, actor: str, *, record: bool = True) -> Decimal:
+        with self._audited(actor, "credits.check", "account", record=record):
             credits = account_credits(self.gateway)
         self.services.events("credits", credits=credits)  # the gauge, and its refresher
         return credits
@@ -184,30 +188,40 @@ class AdminOps:
             act.outcome = "cleared" if cleared else "not_locked"
         return {"phone": mask_phone(e164), "cleared": cleared}
 
-    def audit_page(self, actor: str, limit: int,
-                   before: str | None = None) -> tuple[list[audit.Entry], str | None]:
-        # Reading the audit trail is itself audited (PCI DSS 10.2.1.3).
-        with self._audited(actor, "audit.read", "audit"):
+    def audit_page(self, actor: str, limit: int, before: str | None = None, *,
+                   record: bool = True) -> tuple[list[audit.Entry], str | None]:
+        # Reading the audit trail through the API is audited (PCI DSS 10.2.1.3).
+        with self._audited(actor, "audit.read", "audit", record=record):
             return self.audit.page(limit, before)
 
     @contextmanager
-    def _audited(self, actor: str, action: str, target: str) -> Iterator[_Action]:
-        """Run an action and record its outcome; gateway failures become the flow's problems."""
-        self.audit.ready()
+    def _audited(self, actor: str, action: str, target: str, *,
+                 record: bool = True) -> Iterator[_Action]:
+        """Run an action and record its outcome; gateway failures become the flow's problems.
+
+        ``record=False`` is for reads shown as pages (the console's overview, its sender-id
+        check, its audit page): looking must not bury the actions in the log.
+        """
+        def note(outcome: str) -> None:
+            if record:
+                self.audit.record(actor, action, act.target, outcome)
+
+        if record:
+            self.audit.ready()
         act = _Action(target)
         try:
             yield act
         except GatewayError as e:
             problem = problem_for(e)
-            self.audit.record(actor, action, act.target, problem.code)
+            note(problem.code)
             raise problem from e
         except ServiceError as e:
-            self.audit.record(actor, action, act.target, e.code)
+            note(e.code)
             raise
         except Exception:
-            self.audit.record(actor, action, act.target, "internal_error")
+            note("internal_error")
             raise
-        self.audit.record(actor, action, act.target, act.outcome)
+        note(act.outcome)
 
 
 # -- start-up -----------------------------------------------------------------------------

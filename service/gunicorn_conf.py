@@ -3,7 +3,7 @@
 The gateway call is I/O-bound, so threaded workers (gthread): a slow gateway ties up a
 thread, not a process. Timeouts sit above the gateway's and Redis's so a request is never
 killed while it still waits for them, and ``graceful_timeout`` lets a SIGTERM finish the
-requests in flight (SECURITY.md 24).
+requests in flight (docs/security.md 24).
 
 Logs: every line, gunicorn's own included, leaves as masked JSON through the root logger
 (:mod:`service.logs`). The application writes one access event per request itself, so

@@ -1,7 +1,7 @@
 """Structured logs: one JSON object per line, and a masking filter every line passes.
 
 The filter sits on the root logger's handlers, so it sees every record that is written,
-at every level and from every library (SECURITY.md 6). It removes the configured secrets
+at every level and from every library (docs/security.md 6). It removes the configured secrets
 (keys, passwords), the value of any field named like a code, password, key or token, and
 masks every run of seven or more digits that could be a phone number. Text is read as a
 URL would be: percent-escapes of printable ASCII are decoded first (repeatedly, so

@@ -1,7 +1,7 @@
 """Prometheus metrics: what the service did, counted with bounded labels only.
 
 No label ever holds a phone number, a verification id, a key name or an IP address
-(SECURITY.md 6): countries are ISO alpha-2 codes, everything else comes from small fixed
+(docs/security.md 6): countries are ISO alpha-2 codes, everything else comes from small fixed
 sets, and any value outside its set is counted as ``other``.
 
 Under gunicorn the metrics live in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client decides

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 
+from service.console_sessions import ABSOLUTE_SECONDS, IDLE_SECONDS, KEY_PREFIX
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
-from tests.helpers import gateway_calls, sim
+from tests.helpers import free_port, gateway_calls, sim
 
 NUMERIC = "+41791110003"
 NUMERIC_MASKED = "+417******03"
@@ -50,6 +52,14 @@ def session_data(app, http) -> dict:
     return app.session_interface.get_signing_serializer(app).loads(cookie.value)
 
 
+class Clock:
+    """The console sessions' clock, moved by hand."""
+
+    def __init__(self, app):
+        self.now = 1_800_000_000.0
+        app.extensions["otp_console_sessions"].clock = lambda: self.now
+
+
 @pytest.fixture
 def console(http):
     """A test client signed in with the admin key named ``ops``."""
@@ -85,7 +95,7 @@ def test_the_stylesheet_is_served_by_the_service_itself(http):
         assert "url(" not in css.get_data(as_text=True)
 
 
-def test_signing_in_keeps_the_key_s_name_not_the_key_in_a_strict_httponly_cookie(app, http):
+def test_signing_in_keeps_only_a_session_id_in_a_strict_httponly_cookie(app, http, redis_db):
     response = sign_in(http)
     assert response.status_code == 303 and response.headers["Location"] == "/admin/"
     cookie = response.headers["Set-Cookie"]
@@ -95,7 +105,13 @@ def test_signing_in_keeps_the_key_s_name_not_the_key_in_a_strict_httponly_cookie
     assert "Secure" not in cookie
     assert ADMIN_KEY not in cookie
     data = session_data(app, http)
-    assert data["admin"] == "ops" and ADMIN_KEY not in str(data)
+    assert set(data) == {"sid", "_permanent"}  # the CSRF token joins on the next page
+    assert "ops" not in str(data) and ADMIN_KEY not in str(data)
+    # the store keys the entry by a hash of the id: it holds no usable cookie value
+    stored = redis_db.keys(KEY_PREFIX + "*")
+    assert stored == [KEY_PREFIX + hashlib.sha256(data["sid"].encode()).hexdigest()]
+    assert data["sid"] not in str(redis_db.get(stored[0]))
+    assert ADMIN_KEY not in redis_db.get(stored[0])
 
 
 def test_the_sign_in_page_sends_a_signed_in_admin_to_the_overview(console):
@@ -132,7 +148,8 @@ def test_sign_in_attempts_are_limited_per_address(http):
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/console/originators",
-                                  "/admin/console/lockouts", "/admin/console/audit"])
+                                  "/admin/console/lockouts", "/admin/console/audit",
+                                  "/admin/console/messages"])
 def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path, simulator):
     assert path in console_routes(app, "GET")
     response = http.get(path)
@@ -142,7 +159,8 @@ def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path
 
 def test_the_page_table_above_lists_every_page_of_the_console(app):
     assert set(console_routes(app, "GET")) == {SIGN_IN, "/admin/", "/admin/console/originators",
-                                               "/admin/console/lockouts", "/admin/console/audit"}
+                                               "/admin/console/lockouts", "/admin/console/audit",
+                                               "/admin/console/messages"}
 
 
 # -- the session --------------------------------------------------------------------------
@@ -157,19 +175,95 @@ def test_a_session_ends_when_its_key_is_rotated_or_renamed(make_app, console, ad
     assert "session has ended" in text(other.get(SIGN_IN))
 
 
-def test_a_session_ends_a_working_day_after_signing_in_however_busy(console):
-    with console.session_transaction("/admin/") as session:
-        session["since"] -= 8 * 3600 + 1
-    assert console.get("/admin/").headers["Location"] == SIGN_IN
+def test_a_session_ends_a_working_day_after_signing_in_however_busy(app, http, redis_db):
+    clock = Clock(app)
+    sign_in(http)
+    for _ in range(ABSOLUTE_SECONDS // (IDLE_SECONDS - 60)):  # busy: never idle for long
+        clock.now += IDLE_SECONDS - 60
+        assert http.get("/admin/console/lockouts").status_code == 200
+    clock.now += IDLE_SECONDS - 60
+    assert http.get("/admin/").headers["Location"] == SIGN_IN
+    assert "session has ended" in text(http.get(SIGN_IN))
+    assert redis_db.keys(KEY_PREFIX + "*") == []
 
 
-def test_signing_out_ends_the_session_and_both_are_audited(app, console):
+def test_a_session_ends_after_half_an_hour_without_a_request(app, http):
+    clock = Clock(app)
+    sign_in(http)
+    cookie = http.get_cookie(COOKIE, path="/admin").value
+    clock.now += IDLE_SECONDS
+    assert http.get("/admin/").status_code == 200  # just inside: and renewed
+    clock.now += IDLE_SECONDS + 1
+    assert http.get("/admin/").headers["Location"] == SIGN_IN
+    again = app.test_client()  # a copy of the cookie is no better
+    again.set_cookie(COOKIE, cookie, path="/admin")
+    assert again.get("/admin/").headers["Location"] == SIGN_IN
+
+
+def test_the_store_s_own_expiry_follows_the_idle_time(app, console, redis_db):
+    (key,) = redis_db.keys(KEY_PREFIX + "*")
+    assert IDLE_SECONDS - 5 <= redis_db.ttl(key) <= IDLE_SECONDS
+
+
+def test_signing_out_ends_the_session_and_both_are_audited(app, console, redis_db):
     response = post(console, "/admin/console/sign-out")
     assert response.status_code == 303
     assert "You are signed out." in text(console.get(SIGN_IN))
     assert console.get("/admin/").headers["Location"] == SIGN_IN
+    assert redis_db.keys(KEY_PREFIX + "*") == []
     assert audit_actions(app) == [("ops", "console.sign_in", "console", "ok"),
                                   ("ops", "console.sign_out", "console", "ok")]
+
+
+def test_the_cookie_from_before_sign_out_opens_nothing_and_clears_no_lockout(
+        make_app, auth, simulator, redis_db):
+    app = make_app(OTP_MAX_FAILURES_PER_PHONE="1")
+    http = app.test_client()
+    http.post("/otp/start", json={"phone": PHONE}, headers=auth)
+    code = last_code(simulator, PHONE)
+    http.post("/otp/check", json={"phone": PHONE, "code": "".join(
+        str((int(c) + 1) % 10) for c in code)}, headers=auth)
+    sign_in(http)
+    token = csrf_token(http.get("/admin/console/lockouts"))
+    cookie = http.get_cookie(COOKIE, path="/admin").value  # with the CSRF token's secret
+    post(http, "/admin/console/sign-out")
+
+    def old_cookie():
+        client = app.test_client()
+        client.set_cookie(COOKIE, cookie, path="/admin")
+        return client
+
+    page = old_cookie().get("/admin/", follow_redirects=True)
+    assert page.request.path == SIGN_IN and 'name="key"' in text(page)
+    cleared = old_cookie().post("/admin/console/lockouts",
+                                data={"phone": PHONE, "csrf_token": token})
+    assert cleared.status_code == 303 and cleared.headers["Location"] == SIGN_IN
+    assert http.post("/otp/check", json={"phone": PHONE, "code": code},
+                     headers=auth).status_code == 429  # still locked
+    assert [a for a in audit_actions(app) if a[1] == "lockout.clear"] == []
+
+
+def test_without_the_store_the_console_says_so_and_lets_nobody_in(make_app):
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", REDIS_TIMEOUT="0.2")
+    http = app.test_client()
+    refused = sign_in(http)
+    assert refused.status_code == 503
+    assert "store_unavailable" in text(refused) and "Signed in as" not in text(refused)
+    assert "sid" not in session_data(app, http)
+
+
+def test_a_store_outage_after_signing_in_is_a_page_not_a_500(app, console, monkeypatch):
+    import redis
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("store down")
+
+    monkeypatch.setattr(app.extensions["otp_console_sessions"].redis, "get", down)
+    for path in ("/admin/", "/admin/nope"):
+        response = console.get(path, headers={"Accept": "text/html"})
+        assert response.status_code == 503 if path == "/admin/" else 404, path
+        assert response.mimetype == "text/html"
+    assert "store_unavailable" in text(console.get("/admin/"))
 
 
 # -- CSRF ---------------------------------------------------------------------------------
@@ -206,7 +300,23 @@ def test_the_overview_shows_credits_and_that_an_alphanumeric_sender_needs_no_unl
     page = text(console.get("/admin/"))
     assert re.search(r'<p class="figure">1000000(\.0+)?</p>', page)
     assert "Verify is an alphanumeric sender id: it needs no unlocking." in page
-    assert ("ops", "credits.check", "account", "ok") in audit_actions(app)
+
+
+def test_viewing_pages_writes_no_audit_entry_only_actions_and_signing_in_and_out_do(
+        make_app, simulator):
+    app = make_app(ASPSMS_ORIGINATOR=NUMERIC)
+    http = app.test_client()
+    sign_in(http)
+    for _ in range(3):
+        for path in ("/admin/", "/admin/console/lockouts", "/admin/console/audit",
+                     f"/admin/console/originators?originator=%2B{NUMERIC[1:]}"):
+            assert http.get(path).status_code == 200, path
+    assert audit_actions(app) == [("ops", "console.sign_in", "console", "ok")]
+    post(http, "/admin/console/originators/unlock-code", originator=NUMERIC)
+    post(http, "/admin/console/sign-out")
+    assert audit_actions(app)[1:] == [
+        ("ops", "originator.unlock_code", NUMERIC_MASKED, "pending"),
+        ("ops", "console.sign_out", "console", "ok")]
 
 
 def test_the_overview_offers_to_unlock_a_numeric_sender_that_is_not_authorized(make_app):
@@ -247,7 +357,6 @@ def test_the_unlock_flow_checks_sends_a_code_refuses_a_wrong_one_and_authorizes(
     assert f"{NUMERIC} is authorized: SMS can be sent with it as sender." in text(right)
     assert 'name="unlock_code"' not in text(right)
     assert audit_actions(app)[1:] == [
-        ("ops", "originator.check", NUMERIC_MASKED, "not_authorized"),
         ("ops", "originator.unlock_code", NUMERIC_MASKED, "pending"),
         ("ops", "originator.unlock", NUMERIC_MASKED, "unlock_code_rejected"),
         ("ops", "originator.unlock", NUMERIC_MASKED, "authorized"),
@@ -370,8 +479,61 @@ def test_json_api_requests_build_no_session_signer_and_the_console_still_signs_i
     assert started.status_code == 201 and built == []
 
     assert sign_in(http).status_code == 303
-    assert session_data(app, http)["admin"] and built  # the cookie is signed and read
+    assert session_data(app, http)["sid"] and built  # the cookie is signed and read
 
+
+# -- addresses that are not pages ---------------------------------------------------------
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize("path", ["/admin/nope", "/admin/console/nope", "/admin/console/audit/x"])
+def test_a_mistyped_console_address_shows_the_console_s_404_page_to_a_browser(http, path):
+    response = http.get(path, headers=BROWSER)
+    assert response.status_code == 404
+    page = text(response)
+    assert "Page not found" in page and "There is no console page at this address." in page
+    assert 'href="/static/console.css"' in page
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_the_404_page_keeps_the_menu_for_a_signed_in_admin(console):
+    page = text(console.get("/admin/nope", headers=BROWSER))
+    assert "Signed in as <strong>ops</strong>" in page
+
+
+@pytest.mark.parametrize("path, accept", [
+    ("/admin/nope", None), ("/admin/nope", "application/json"), ("/admin/nope", "*/*"),
+    ("/nope", BROWSER["Accept"]), ("/otp/nope", BROWSER["Accept"]),
+])
+def test_api_clients_and_addresses_outside_admin_keep_problem_json(http, path, accept):
+    response = http.get(path, headers={"Accept": accept} if accept else {})
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["code"] == "not_found"
+
+
+def test_a_wrong_method_on_a_console_address_is_an_html_page_for_a_browser(http):
+    response = http.get("/admin/console/sign-out", headers=BROWSER)
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+    assert "Method Not Allowed" in text(response)
+
+
+def test_the_favicon_is_served_and_every_page_links_it(http):
+    with http.get("/favicon.ico") as icon:
+        assert icon.status_code == 200
+        assert icon.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+        assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert '<link rel="icon" href="/favicon.ico">' in text(http.get(SIGN_IN))
+
+
+def test_a_client_key_on_an_admin_route_is_told_it_needs_an_admin_key(http, auth, admin_auth):
+    refused = http.get("/admin/credits", headers=auth)
+    assert refused.status_code == 403
+    assert refused.get_json()["detail"] == "This endpoint needs an admin key."
+    other = http.post("/otp/start", json={"phone": PHONE}, headers=admin_auth)
+    assert other.status_code == 403
+    assert other.get_json()["detail"] == "This endpoint needs a client key."
+    
 
 @pytest.mark.parametrize(("path", "field"), [
     ("/admin/console/lockouts", "phone"), ("/admin/console/originators/unlock-code", "originator"),

@@ -1,19 +1,22 @@
 """The admin console in a real headless Chromium (Debian's), driven by Playwright.
 
 The app serves on a free loopback port against a real redis-server and the simulator; each
-step leaves a screenshot in tests/artifacts/console/ for a person to look at.
+step leaves a screenshot in tests/artifacts/console/ (git-ignored) for a person to look at,
+and every page is shot at a phone's and a laptop's width, where none may scroll sideways.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from werkzeug.serving import make_server
 
+from service.config import SANDBOX_ADMIN_KEY, SANDBOX_CLIENT_KEY
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 
 sync_api = pytest.importorskip("playwright.sync_api",
@@ -37,16 +40,32 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def base_url(app):
+@contextmanager
+def serving(app):
     """The app under werkzeug's threaded server on a free loopback port."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture
+def base_url(app):
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture
+def sandbox_app(make_app):
+    """Sandbox mode with its built-in keys, so that every page (Messages too) exists."""
+    app = make_app(ASPSMS_USERKEY="", ASPSMS_ORIGINATOR="", OTP_API_KEYS="", OTP_ADMIN_KEYS="")
+    yield app
+    app.extensions["otp"].simulator.stop()
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +150,11 @@ def test_an_admin_signs_in_unlocks_a_numeric_sender_and_finds_it_in_the_audit_lo
     page.click("nav >> text=Audit log")
     rows = [row.split("\t") for row in page.locator("table.audit tbody tr").all_inner_texts()]
     actions = [(row[1], row[2], row[3], row[4]) for row in rows]
-    assert actions[:5] == [
-        ("ops", "originator.check", NUMERIC_MASKED, "authorized"),
+    assert actions == [  # the page views and checks are not audited
         ("ops", "originator.unlock", NUMERIC_MASKED, "authorized"),
         ("ops", "originator.unlock", NUMERIC_MASKED, "unlock_code_rejected"),
         ("ops", "originator.unlock_code", NUMERIC_MASKED, "pending"),
-        ("ops", "originator.check", NUMERIC_MASKED, "not_authorized"),
+        ("ops", "console.sign_in", "console", "ok"),
     ]
     assert NUMERIC not in page.content()
     shot(page, "07-audit-log")
@@ -164,3 +182,61 @@ def test_a_form_posted_without_its_csrf_token_is_refused(page, base_url, simulat
     shot(page, "09-csrf-refused")
     messages = requests.get(simulator.url + "/_sim/messages", timeout=5).json()
     assert [m for m in messages if m["recipient"] == NUMERIC] == []
+
+
+# Every page of the console, each in a state that shows what it can hold.
+PAGES = [
+    ("sign-in", "/admin/console/sign-in"),
+    ("overview", "/admin/"),
+    ("originator", "/admin/console/originators?originator=%2B41791234567"),
+    ("lockouts", "/admin/console/lockouts"),
+    ("audit", "/admin/console/audit"),
+    ("messages", "/admin/console/messages"),
+    ("not-found", "/admin/console/no-such-page"),
+]
+WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
+
+
+def test_the_page_list_above_is_every_console_page(sandbox_app):
+    adapter = sandbox_app.url_map.bind("localhost")
+    pages = {adapter.build(rule.endpoint) for rule in sandbox_app.url_map.iter_rules()
+             if rule.endpoint.startswith("console.") and "GET" in rule.methods}
+    assert pages == {path.split("?")[0] for _, path in PAGES[:-1]}
+
+
+def fill_the_sandbox(app, base_url: str) -> None:
+    """Long audit rows, simulated messages and a lockout form answer, as in real use."""
+    audit = app.extensions["otp_audit"]
+    for number in range(8):
+        audit.record("operations-team-on-call", "originator.unlock_code",
+                     f"+417******{number:02d}", "upstream_insufficient_credits")
+    key = {"Authorization": f"Bearer {SANDBOX_CLIENT_KEY}"}
+    for phone in ("+41791234567", "+41791234568"):
+        requests.post(base_url + "/otp/start", json={"phone": phone, "locale": "fr"},
+                      headers=key, timeout=5).raise_for_status()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_console_page_fits_the_screen_without_scrolling_sideways(
+        page, sandbox_app, width):
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url)
+            if response.status == 404 and "no-such-page" not in response.url else None)
+    with serving(sandbox_app) as url:
+        fill_the_sandbox(sandbox_app, url)
+        page.set_viewport_size({"width": width, "height": 800})
+        for name, path in PAGES:
+            if name == "overview":  # signed in from here on
+                page.fill("#key", SANDBOX_ADMIN_KEY)
+                button(page, "Sign in").click()
+            page.goto(url + path)
+            if name == "originator":
+                button(page, "Send unlock code").click()
+            if name == "lockouts":
+                page.fill("#phone", "+41 79 123 45 67")
+                button(page, "Clear lockout").click()
+            assert page.locator("#sandbox-banner").is_visible(), name
+            shot(page, f"width-{width}-{name}")
+            scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+            assert scroll_width <= width, (name, scroll_width)
+    assert missing == []  # the favicon and the stylesheet included

@@ -1,4 +1,4 @@
-"""SIGTERM under gunicorn finishes the requests in flight (SECURITY.md 24)."""
+"""SIGTERM under gunicorn finishes the requests in flight (docs/security.md 24)."""
 
 from __future__ import annotations
 

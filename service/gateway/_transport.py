@@ -1,6 +1,6 @@
 """HTTP and envelope details behind AspsmsClient._call: retries, decoding, error mapping.
 
-Retry policy (REFERENCE.md §1 documents no idempotency, and sends return no message id):
+Retry policy (docs/gateway.md §1 documents no idempotency, and sends return no message id):
 only a call that never reached the gateway is repeated. Once the request may have been
 written, a lost answer is never retried — on a send that would risk texting someone twice.
 """
@@ -32,7 +32,7 @@ SEND_OPERATIONS = frozenset(
 )
 
 # StatusCodes that are an answer rather than an error, per endpoint; "1" everywhere else.
-# Sources: REFERENCE.md §3 ("0" on InquireDeliveryNotifications), §7.2 (36/37: wrong code),
+# Sources: docs/gateway.md §3 ("0" on InquireDeliveryNotifications), §7.2 (36/37: wrong code),
 # §8 (28–31 describe an originator's state).
 _ORIGINATOR_CODES = frozenset({"1", "28", "29", "30", "31"})
 ACCEPTED_CODES: dict[str, frozenset[str]] = {
@@ -44,7 +44,7 @@ ACCEPTED_CODES: dict[str, frozenset[str]] = {
 }
 _ONLY_OK = frozenset({"1"})
 
-# Their JSON answer is undocumented (REFERENCE.md §10), so a StatusCode is optional there.
+# Their JSON answer is undocumented (docs/gateway.md §10), so a StatusCode is optional there.
 STATUS_OPTIONAL = frozenset({"VersionInfo", "ListAllStatusCodes"})
 
 
@@ -246,7 +246,7 @@ def notification_urls(
 
 
 def iso_utc(moment: datetime | None) -> str | None:
-    """``yyyy-MM-ddTHH:mm:ss.fffZ``, the form JSON clients send (REFERENCE.md §5.1)."""
+    """``yyyy-MM-ddTHH:mm:ss.fffZ``, the form JSON clients send (docs/gateway.md §5.1)."""
     if moment is None:
         return None
     if moment.tzinfo is None:

@@ -1,7 +1,7 @@
 """AspsmsClient: one method per operation of the ASPSMS JSON API (json.aspsms.com).
 
-Field names and casing follow the API page exactly (/work/shared/aspsms/json-api-seed.txt);
-behaviour follows /work/shared/aspsms/REFERENCE.md. Every call goes through ``_call``, the
+Field names and casing follow the API page exactly (docs/gateway.md §13);
+behaviour follows docs/gateway.md. Every call goes through ``_call``, the
 single place for transport, retries, timing, logging and error mapping.
 """
 

@@ -78,7 +78,7 @@ class GatewayProtocolError(GatewayError):
         self.http_status = http_status
 
 
-# Every StatusCode of the ASPSMS API. Source: /work/shared/aspsms/REFERENCE.md §4 — codes 1–25
+# Every StatusCode of the ASPSMS API. Source: docs/gateway.md §4 — codes 1–25
 # as listed by tschiemer/aspsms-php and nadar/aspsms (SOAP GetStatusCodeDescription texts),
 # 28–39 by tschiemer/aspsms-php only. None marks success or informational codes: an endpoint
 # that expects them handles them itself; anywhere else they are an UnknownStatus.

@@ -1,4 +1,4 @@
-"""Which sender ids ASPSMS takes (REFERENCE.md §8): up to 11 characters ([A-Za-z0-9!@]
+"""Which sender ids ASPSMS takes (docs/gateway.md §8): up to 11 characters ([A-Za-z0-9!@]
 documented, spaces, dots and hyphens in use), or a phone number that must be unlocked."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 
 class OriginatorState(StrEnum):
-    """Authorization of a sender id, from status codes 28–31 (REFERENCE.md §4, §8)."""
+    """Authorization of a sender id, from status codes 28–31 (docs/gateway.md §4, §8)."""
 
     NO_AUTHORIZATION_NEEDED = "no_authorization_needed"  # 28
     PENDING = "pending"  # 29
@@ -46,7 +46,7 @@ class DeliveryNotification:
 
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> "DeliveryNotification":
-        # Note the casing "Reasoncode" (REFERENCE.md §6.1); a not-yet-submitted entry may
+        # Note the casing "Reasoncode" (docs/gateway.md §6.1); a not-yet-submitted entry may
         # carry placeholders such as ":" there, which are kept as sent.
         return cls(
             transaction_reference_number=str(entry["TransactionReferenceNumber"]),
@@ -92,7 +92,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-# Status codes 28–31 name an originator's state (REFERENCE.md §4, §8).
+# Status codes 28–31 name an originator's state (docs/gateway.md §4, §8).
 _ORIGINATOR_STATES = {
     "28": OriginatorState.NO_AUTHORIZATION_NEEDED,
     "29": OriginatorState.PENDING,

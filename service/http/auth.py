@@ -51,7 +51,7 @@ def _require(role: str) -> str:
     if name is not None:
         return name
     if _match(key, other) is not None:
-        raise Forbidden(f"This endpoint needs an {'admin' if role == 'admin' else 'client'} key.")
+        raise Forbidden(f"This endpoint needs {'an admin' if role == 'admin' else 'a client'} key.")
     raise Unauthorized("The API key is not known.")
 
 

@@ -41,7 +41,7 @@ def _store_error(e: Exception) -> Response:
     return _service_error(StoreUnavailable("The state store is unavailable; nothing was done."))
 
 
-def _http_error(e: HTTPException) -> Response:
+def http_problem(e: HTTPException) -> Response:
     status = e.code or 500
     code = getattr(e, "problem_code", None) or HTTP_CODES.get(status, "error")
     problem = {"type": PROBLEM_BASE + code, "title": e.name, "status": status,
@@ -58,7 +58,7 @@ def _http_error(e: HTTPException) -> Response:
 
 def _unexpected(e: Exception) -> Response:
     log.exception("unhandled error")
-    return _http_error(InternalServerError())
+    return http_problem(InternalServerError())
 
 
 def init_app(app: Flask) -> None:
@@ -66,5 +66,5 @@ def init_app(app: Flask) -> None:
     # Redis trouble outside the store's own guard (e.g. in the limiter): fail closed
     for error in STORE_ERRORS:
         app.register_error_handler(error, _store_error)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_problem)
     app.register_error_handler(Exception, _unexpected)

@@ -2,7 +2,7 @@
 
 `Simulator` is the stateful gateway account (usable in process); `SimulatorServer` serves it
 over HTTP on the gateway's paths plus /_sim/ test controls; `run` is the CLI entry point.
-Behaviour follows aspsms/REFERENCE.md, including its "A:" assumptions.
+Behaviour follows docs/gateway.md, including its "A" assumptions.
 """
 
 from .server import SimulatorServer, run

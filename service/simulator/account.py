@@ -1,4 +1,7 @@
-"""Credits, originator unlocking, vouchers and the two info operations (REFERENCE §8, §10)."""
+"""Credits, originator unlocking, vouchers and the two info operations.
+
+Behaviour: docs/gateway.md §8 and §10.
+"""
 
 import hmac
 import secrets
@@ -23,7 +26,7 @@ class Voucher:
     redeemed: float | None = None
 
     def to_json(self) -> dict:
-        """SOAP `Vouchers` entry shape (REFERENCE §10), every value a string."""
+        """SOAP `Vouchers` entry shape (docs/gateway.md §10), every value a string."""
         return {
             "VoucherCode": self.code,
             "Remark": self.remark,
@@ -44,7 +47,7 @@ def check_credits(sim, body: dict) -> dict:
 
 
 def send_originator_unlock_code(sim, body: dict) -> dict:
-    """Text a random 8-digit unlock code to a numeric originator (REFERENCE §8)."""
+    """Text a random 8-digit unlock code to a numeric originator (docs/gateway.md §8)."""
     kind, originator = fields.originator(body.get("Originator"))
     if kind == "alpha":
         return envelope("28")
@@ -105,7 +108,7 @@ def get_voucher_transactions(sim, body: dict) -> dict:
 
 
 def redeem_voucher(sim, body: dict) -> dict:
-    """Add a voucher's credits; unknown or already redeemed is code 11 (REFERENCE §10 A)."""
+    """Add a voucher's credits; unknown or redeemed already: code 11 (docs/gateway.md §10 A)."""
     code = fields.text(body, "RedeemCode", "11", default=None).strip().upper()
     voucher = sim.vouchers.get(code)
     if voucher is None or voucher.redeemed is not None:
@@ -134,5 +137,5 @@ HANDLERS = {
     "VersionInfo": version_info,
     "ListAllStatusCodes": list_all_status_codes,
 }
-# Operations that answer without credentials (REFERENCE §10: "no input").
+# Operations that answer without credentials (docs/gateway.md §10: "no input").
 PUBLIC = frozenset({"VersionInfo", "ListAllStatusCodes"})

@@ -1,8 +1,8 @@
 """Gateway vocabulary: operations, status codes, delivery states, reason codes.
 
-Texts follow REFERENCE.md §4 (status codes), §6.2 (delivery states) and §6.3 (reason codes).
+Texts follow docs/gateway.md §4 (status codes), §6.2 (delivery states) and §6.3 (reason codes).
 Only "OK" and "Authorization failed." are observed wordings; the rest are our own short
-English texts, which clients must not parse (REFERENCE §11).
+English texts, which clients must not parse (docs/gateway.md §11).
 """
 
 # The fourteen operations of json.aspsms.com, spelled as the gateway documents them.
@@ -23,10 +23,10 @@ OPERATIONS = (
     "ListAllStatusCodes",
 )
 
-# A production client posts to /checkCredits (REFERENCE §1), so paths match case-insensitively.
+# A production client posts to /checkCredits (docs/gateway.md §1): paths match in any case.
 _BY_LOWER_NAME = {name.lower(): name for name in OPERATIONS}
 
-# 27 is left out on purpose: nothing is known about it (REFERENCE §11 "do not emit").
+# 27 is left out on purpose: nothing is known about it (docs/gateway.md §11 "do not emit").
 STATUS_TEXT = {
     "1": "OK",
     "2": "Connection to the ASPSMS back end failed.",

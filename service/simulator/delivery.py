@@ -1,4 +1,5 @@
-"""Delivery records, per-number outcomes, inquiry rows and notification callbacks (REFERENCE §6)."""
+"""Delivery records, per-number outcomes, inquiry rows and notification callbacks
+(docs/gateway.md §6)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class DeliveryRecord:
     notified: float | None = None
 
     def row(self) -> dict:
-        """An InquireDeliveryNotifications entry: every value a string (REFERENCE §6.1)."""
+        """An InquireDeliveryNotifications entry: every value a string (docs/gateway.md §6.1)."""
         described = self.status not in ("-1", "0")  # the only fixture shows "" when delivered
         return {
             "TransactionReferenceNumber": self.trn,
@@ -118,7 +119,7 @@ class Deliveries:
             self._notifier.schedule(wait + multiple * self._delay, step)
 
     def inquire(self, trns: list[str]) -> list[dict]:
-        """Inquiry rows for these TRNs; unknown TRNs simply have none (REFERENCE §6.1)."""
+        """Inquiry rows for these TRNs; unknown TRNs simply have none (docs/gateway.md §6.1)."""
         return [record.row() for trn in trns for record in self._records.get(trn, ())]
 
     def configure(self, spec: dict) -> dict:

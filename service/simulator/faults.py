@@ -1,4 +1,4 @@
-"""Injected gateway trouble (API-CONTRACT §6): slow, failing or garbled answers on demand."""
+"""Injected gateway trouble (/_sim/faults, README.md): slow, failing or garbled answers."""
 
 import json
 from dataclasses import dataclass

@@ -11,16 +11,16 @@ from service.verification import gsm
 
 from .codes import Refusal
 
-# REFERENCE §9 A: international numbers only, spaces ignored, "00" or "+" prefix.
+# docs/gateway.md §9 A: international numbers only, spaces ignored, "00" or "+" prefix.
 _PHONE = re.compile(r"(?:\+|00)[1-9]\d{6,14}")
-# REFERENCE §8: up to 11 characters; XML allowed [A-Za-z0-9!@], clients also use spaces.
+# docs/gateway.md §8: up to 11 characters; XML allowed [A-Za-z0-9!@], clients also use spaces.
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 !@.\-]{1,11}")
 # A sender that looks like an international number is a numeric originator (needs unlocking).
 _NUMERIC = re.compile(r"(?:\+|00)\d+")
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 
-MAX_RECIPIENTS = 1000  # REFERENCE §5.1 (X, HI)
-MAX_TEXT = 1000  # REFERENCE §11 A
+MAX_RECIPIENTS = 1000  # docs/gateway.md §5.1 (X, HI)
+MAX_TEXT = 1000  # docs/gateway.md §11 A
 
 _TRUE_WORDS = {"true", "1"}
 _FALSE_WORDS = {"false", "0"}
@@ -51,7 +51,7 @@ def text(body: dict, name: str, code: str, default: str | None = "", numbers=Fal
 
 
 def flag(value, code: str, default: bool = False) -> bool:
-    """Booleans as clients send them: true/"true"/"True"/"1"/1 (REFERENCE §11)."""
+    """Booleans as clients send them: true/"true"/"True"/"1"/1 (docs/gateway.md §11)."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
@@ -81,7 +81,7 @@ def positive_number(value, code: str, default: Decimal | None = None) -> Decimal
 def recipients(value) -> list[tuple[str, str | None]]:
     """(number, TRN or None) pairs from an array or a `;`/`,` separated string.
 
-    Invalid entries are dropped; none left is code 20 (REFERENCE §9 A).
+    Invalid entries are dropped; none left is code 20 (docs/gateway.md §9 A).
     """
     if isinstance(value, str):
         entries = re.split(r"[;,]", value)
@@ -118,7 +118,7 @@ def originator(value) -> tuple[str, str]:
 
 
 def notification_url(body: dict, name: str, code: str) -> str | None:
-    """An optional callback URL: http(s), at most 200 characters (REFERENCE §6.4)."""
+    """An optional callback URL: http(s), at most 200 characters (docs/gateway.md §6.4)."""
     value = text(body, name, code)
     if value == "":
         return None
@@ -128,7 +128,7 @@ def notification_url(body: dict, name: str, code: str) -> str | None:
 
 
 def message_parts(message: str, force_gsm: bool = False) -> int:
-    """SMS parts the text needs (REFERENCE §5.3 A); empty or over-long text is code 11."""
+    """SMS parts the text needs (docs/gateway.md §5.3 A); empty or over-long text is code 11."""
     if not message or len(message) > MAX_TEXT:
         raise Refusal("11")
     if force_gsm:  # what has no GSM-7 form is sent as "?"

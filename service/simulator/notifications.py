@@ -1,4 +1,4 @@
-"""Timed delivery events and the HTTP callbacks they trigger (REFERENCE §6.4).
+"""Timed delivery events and the HTTP callbacks they trigger (docs/gateway.md §6.4).
 
 One scheduler thread runs due events under the simulator's lock (its condition shares that
 lock, so the state has exactly one); a few worker threads then request the callback URLs

@@ -1,4 +1,4 @@
-"""SendTextSMS, SendSimpleTextSMS and InquireDeliveryNotifications (REFERENCE §5, §6.1)."""
+"""SendTextSMS, SendSimpleTextSMS and InquireDeliveryNotifications (docs/gateway.md §5, §6.1)."""
 
 from . import fields
 from .codes import Refusal, envelope
@@ -18,7 +18,7 @@ def send_text_sms(sim, body: dict) -> dict:
 
 
 def send_simple_text_sms(sim, body: dict) -> dict:
-    """Text only; SendSimpleTextSMS has no callback or scheduling fields (REFERENCE §5.2)."""
+    """Text only; SendSimpleTextSMS has no callback or scheduling fields (docs/gateway.md §5.2)."""
     return _send(sim, body, "SendSimpleTextSMS", _NO_URLS, 0.0)
 
 
@@ -40,7 +40,7 @@ def _send(sim, body: dict, operation: str, urls: dict, wait: float) -> dict:
     message = fields.text(body, "MessageText", "11", default=None)
     force_gsm = fields.flag(body.get("ForceGSM7bit"), "11")
     parts = fields.message_parts(message, force_gsm)
-    # REFERENCE §5.3 A: every recipient pays for every part.
+    # docs/gateway.md §5.3 A: every recipient pays for every part.
     sim.charge(parts * len(targets))
     for phone, trn in targets:
         sim.record_message(phone, message, operation, sender, trn=trn)

@@ -84,9 +84,9 @@ class Simulator:
         return self._clock() + self.clock_offset
 
     def sender(self, value, *, required: bool) -> str | None:
-        """A validated Originator; a locked numeric one is code 30 (REFERENCE §8 A)."""
+        """A validated Originator; a locked numeric one is code 30 (docs/gateway.md §8 A)."""
         if not required and (value is None or value == ""):
-            return None  # SendTokenSMS then uses the recipient's own number (REFERENCE §7.1)
+            return None  # SendTokenSMS then uses the recipient's own number (docs/gateway.md §7.1)
         kind, name = originator(value)
         if kind == "numeric" and name not in self.authorized_originators:
             raise Refusal("30")
@@ -182,7 +182,7 @@ class Simulator:
         self._notifier.close()
 
     def _authenticate(self, body: dict) -> None:
-        # REFERENCE §2 A: wrong userkey and wrong password both answer 3.
+        # docs/gateway.md §2 A: wrong userkey and wrong password both answer 3.
         user, password = body.get("UserName"), body.get("Password")
         if not isinstance(user, str) or not isinstance(password, str):
             raise Refusal("3")

@@ -1,4 +1,4 @@
-"""Timestamp formats of the gateway (REFERENCE §5.1, §6.1, §6.4)."""
+"""Timestamp formats of the gateway (docs/gateway.md §5.1, §6.1, §6.4)."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,7 +13,7 @@ except ZoneInfoNotFoundError:  # pragma: no cover - depends on the host's tz dat
 
 
 def iso_utc(timestamp: float) -> str:
-    """`2021-01-21T13:46:28Z`: JSON dates are UTC with whole seconds (REFERENCE §6.1)."""
+    """`2021-01-21T13:46:28Z`: JSON dates are UTC with whole seconds (docs/gateway.md §6.1)."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -31,7 +31,7 @@ def deferred_wait(value, now: float) -> float:
     """Seconds until DeferredDeliveryTime (0 when absent or past); bad formats are code 22.
 
     Clients send ISO 8601 (`…Z`, `…+02:00`); the XML style `ddmmyyyyhhmmss` (Swiss time) is
-    accepted too (REFERENCE §11). A naive ISO time is read as UTC.
+    accepted too (docs/gateway.md §11). A naive ISO time is read as UTC.
     """
     if value is None or value == "":
         return 0.0

@@ -13,7 +13,7 @@ from .delivery import notification_urls
 PLACEHOLDER = "<VERIFICATIONCODE>"
 DEFAULT_MASK = "NNNN"
 DEFAULT_VALIDITY = Decimal(5)  # minutes
-# REFERENCE §7.1 A: only these three are special; generated letters are upper case.
+# docs/gateway.md §7.1 A: only these three are special; generated letters are upper case.
 _MASK_ALPHABETS = {
     "#": string.digits,
     "A": string.ascii_uppercase,
@@ -43,7 +43,10 @@ def generate_code(mask: str) -> str:
 
 
 def render(template: str, code: str) -> str:
-    """The SMS text: the template with the code in place, or only the code (REFERENCE §7.1)."""
+    """The SMS text: the template with the code in place, or only the code.
+
+    As the gateway does it: docs/gateway.md §7.1.
+    """
     return template.replace(PLACEHOLDER, code) if PLACEHOLDER in template else code
 
 

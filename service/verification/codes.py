@@ -1,6 +1,6 @@
 """Code masks: what the gateway generates from a mask, and whether typed input can match it.
 
-Mask semantics are the gateway's (REFERENCE.md §7.1): ``#`` one digit, ``A`` one letter,
+Mask semantics are the gateway's (docs/gateway.md §7.1): ``#`` one digit, ``A`` one letter,
 ``N`` one letter or digit; every other character is copied literally. We accept only a
 space or a hyphen as literal characters, so a mask can never smuggle text into the SMS.
 """

@@ -1,4 +1,4 @@
-"""Delivery notifications (REFERENCE.md §6): signed callback URLs and a TRN for every send,
+"""Delivery notifications (docs/gateway.md §6): signed callback URLs and a TRN for every send,
 the statuses they report applied to the verification, and the inquiry fallback. No Flask.
 
 A callback URL names a verification, the send it belongs to and what it reports, and
@@ -60,7 +60,7 @@ REASON = re.compile(r"\A[0-9]{3}\Z")
 CLOCK_SKEW_MS = 5 * 60 * 1000
 
 
-# Reason codes and their labels, REFERENCE.md §6.3 (GSM/MAP style).
+# Reason codes and their labels, docs/gateway.md §6.3 (GSM/MAP style).
 REASON_TEXT = {
     "000": "unknown subscriber",
     **{f"{code:03d}": "service temporarily unavailable" for code in range(1, 9)},

@@ -1,7 +1,7 @@
 """Phone numbers: parse, normalise to E.164, and refuse what cannot or must not get an SMS.
 
 Normalising before anything else means every spelling of a number shares one verification,
-one limit counter and one lockout (SECURITY.md 12).
+one limit counter and one lockout (docs/security.md 12).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The verification domain: start, check, read and cancel. No Flask here.
 
 Single use, attempt counting and expiry live in this service, not in the gateway (which has
-no attempt limit and re-approves a verified token for any code, REFERENCE.md §7.2). Every
+no attempt limit and re-approves a verified token for any code, docs/gateway.md §7.2). Every
 decision that must be atomic is one Lua script of :mod:`service.verification.store`.
 """
 

@@ -1,4 +1,4 @@
-"""How gateway trouble reaches the caller (API-CONTRACT.md §3, start and check)."""
+"""How gateway trouble reaches the caller of /otp/start and /otp/check (see openapi.yaml)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 -- Decides whether a check may go to the gateway now.  At most one check per verification
--- is in flight (the gateway approves ANY code once a token was verified, REFERENCE.md §7.2),
+-- is in flight (the gateway approves ANY code once a token was verified, docs/gateway.md §7.2),
 -- a locked phone answers the same whatever the code, and only a claimed check counts against
 -- the phone's check limit.  A claim left from a check whose outcome is unknown ends the
 -- verification (fail closed).

@@ -1,0 +1,64 @@
+"""What every console module shares: the blueprint, CSRF, page messages, the services."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from flask import Blueprint, current_app
+from flask_wtf.csrf import CSRFProtect
+
+from service.admin_ops import AdminOps
+from service.config import SANDBOX_ADMIN_KEY
+from service.console_sessions import ConsoleSessions
+
+bp = Blueprint("console", __name__, url_prefix="/admin")
+csrf = CSRFProtect()
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # same-origin, not no-referrer: Flask-WTF checks the Referer of POSTs over https
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class Message(NamedTuple):
+    level: str  # ok | warn | error
+    text: str
+    code: str | None = None
+    status: int = 200
+
+
+def ops() -> AdminOps:
+    return current_app.extensions["otp_admin"]
+
+
+def sessions() -> ConsoleSessions:
+    return current_app.extensions["otp_console_sessions"]
+
+
+def settings():
+    return current_app.extensions["otp"].settings
+
+
+@bp.before_request
+def _check_csrf():
+    csrf.protect()
+
+
+@bp.after_request
+def _security_headers(response):
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@bp.app_context_processor
+def _sandbox():
+    """Sandbox mode is shown on every page; the built-in admin key (never a configured one)
+    is offered on the sign-in page."""
+    current = settings()
+    builtin = current.sandbox and SANDBOX_ADMIN_KEY in current.admin_keys.values()
+    return {"sandbox": current.sandbox, "sandbox_admin_key": SANDBOX_ADMIN_KEY if builtin else None}
