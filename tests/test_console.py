@@ -533,7 +533,7 @@ def test_a_client_key_on_an_admin_route_is_told_it_needs_an_admin_key(http, auth
     other = http.post("/otp/start", json={"phone": PHONE}, headers=admin_auth)
     assert other.status_code == 403
     assert other.get_json()["detail"] == "This endpoint needs a client key."
-    
+
 
 @pytest.mark.parametrize(("path", "field"), [
     ("/admin/console/lockouts", "phone"), ("/admin/console/originators/unlock-code", "originator"),
