@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 STREAM_KEY = "otp:audit"
 # Enough for months of admin work; "~" lets Redis trim whole nodes, which is cheap.
 MAX_ENTRIES = 10_000
-# ASCII digits only, each part below 2**64, and never the empty 0-0 (Redis refuses "(0-0")
-CURSOR = re.compile(r"\A(?!0+-0+\Z)[0-9]{1,19}-[0-9]{1,19}\Z")
+# A stream id, <ms>-<seq>, ASCII digits (openapi.yaml's pattern for ``before``, exactly).
+# Redis takes each part up to 2**64 - 1; a larger one names a moment after every entry.
+CURSOR = re.compile(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")
+_PART_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,12 @@ class AuditLog:
     @store_call
     def page(self, limit: int, before: str | None = None) -> tuple[list[Entry], str | None]:
         """Up to ``limit`` entries older than the cursor ``before``, and the next cursor."""
-        newest = f"({before}" if before else "+"
+        newest = "+"
+        if before:
+            ms, seq = (min(int(part), _PART_MAX) for part in before.split("-"))
+            if ms == seq == 0:
+                return [], None  # nothing is older than 0-0 (and Redis refuses "(0-0")
+            newest = f"({ms}-{seq}"
         rows = self.redis.xrevrange(STREAM_KEY, newest, "-", count=limit + 1)
         entries = [Entry.from_stream(entry_id, data) for entry_id, data in rows[:limit]]
         return entries, (entries[-1].id if len(rows) > limit else None)

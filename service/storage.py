@@ -12,18 +12,27 @@ script twice would spend an attempt twice or reserve a send twice. A failed call
 503 ``store_unavailable`` and the caller repeats the whole request. A broken pooled
 connection is still replaced when it is next taken from the pool, and after a failover the
 next connection asks the sentinels (or the cluster) where the primary now is.
+
+A failed cluster command costs its own timeout and no more: redis-py re-reads the slot map
+before it raises, asking each startup node in turn with the full timeout (a frozen cluster
+of three: four timeouts, behind a lock every other thread queues on). Here that re-read
+runs in one background thread instead (:func:`refresh_slots_in_background`), so a frozen
+node answers 503 within ``REDIS_TIMEOUT`` and the map still follows a failover.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import ClusterNode, NodesManager, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+log = logging.getLogger(__name__)
 POOL_SIZE = 128  # at least the threads of a worker (gunicorn_conf: 64)
 SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel",
            "rediss+sentinel")
@@ -77,8 +86,9 @@ def connect(url: str, timeout: float) -> redis.Redis:
         raise ValueError("REDIS_URL: unsupported scheme " + repr(parts.scheme))
     if parts.scheme.endswith("+cluster"):
         nodes = [ClusterNode(host, port) for host, port in _hosts(parts.netloc)]
-        return RedisCluster(startup_nodes=nodes, max_connections=POOL_SIZE, retry=_no_retry(),
-                            decode_responses=True, **_client_options(parts, timeout))
+        return refresh_slots_in_background(RedisCluster(
+            startup_nodes=nodes, max_connections=POOL_SIZE, retry=_no_retry(),
+            decode_responses=True, **_client_options(parts, timeout)))
     if parts.scheme.endswith("+sentinel"):
         options = _client_options(parts, timeout)
         sentinel = Sentinel(_hosts(parts.netloc), sentinel_kwargs=_sentinel_kwargs(options),
@@ -88,6 +98,42 @@ def connect(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, max_connections=POOL_SIZE, socket_timeout=timeout,
                                 socket_connect_timeout=timeout, decode_responses=True,
                                 health_check_interval=30)
+
+
+class _BackgroundSlotRefresh(NodesManager):
+    """A cluster client's node manager whose later re-reads of the slot map (after a node
+    failed, or MOVED answers piled up) run in one background thread at a time; the command
+    that asked for it fails or proceeds at once on the map it has."""
+
+    _refresh_lock: threading.Lock
+    _refreshing: bool
+
+    def initialize(self, *args, **kwargs) -> None:
+        with self._refresh_lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self._refresh, args=(args, kwargs), daemon=True,
+                         name="redis-cluster-slots").start()
+
+    def _refresh(self, args, kwargs) -> None:
+        try:
+            NodesManager.initialize(self, *args, **kwargs)
+        except Exception as e:  # the cluster is still unreachable; the next failure asks again
+            log.warning("Redis Cluster slot map not refreshed: %s", type(e).__name__)
+        finally:
+            with self._refresh_lock:
+                self._refreshing = False
+
+
+def refresh_slots_in_background(client):
+    """``client`` (a RedisCluster, connected: its first slot map read in the foreground)
+    with later re-reads in the background; any other client unchanged."""
+    if isinstance(client, RedisCluster):
+        manager = client.nodes_manager
+        manager._refresh_lock, manager._refreshing = threading.Lock(), False
+        manager.__class__ = _BackgroundSlotRefresh
+    return client
 
 
 def embedded() -> redis.Redis:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from service.audit import STREAM_KEY, AuditLog
+from service.audit import CURSOR, STREAM_KEY, AuditLog
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 from tests.helpers import free_port, gateway_calls, sim
 
@@ -470,6 +470,36 @@ def test_invalid_audit_paging_is_refused(http, admin_auth, query):
     response = http.get("/admin/audit", query_string=query, headers=admin_auth)
     assert response.status_code == 422
     assert response.get_json()["code"] == "validation_failed"
+
+
+@pytest.mark.parametrize("before", ["not-a-cursor", "", "1", "1-", "-1", "1-1-1", "1_1",
+                                    "a-1", "\uff11-1", "1-1\n", "+1-1", "1" * 21 + "-0"])
+def test_a_cursor_that_is_not_a_stream_id_is_refused(http, admin_auth, before):
+    response = http.get("/admin/audit", query_string={"before": before}, headers=admin_auth)
+    assert response.status_code == 422
+    assert "before" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(("before", "older"), [
+    ("0-0", 0), ("0-1", 0),
+    ("18446744073709551615-18446744073709551615", 2), ("9" * 20 + "-" + "9" * 20, 2),
+    ("00000000000000000000-00000000000000000001", 0), ("1-0", 0)])
+def test_every_stream_id_openapi_allows_is_a_cursor(http, admin_auth, before, older):
+    for _ in range(2):
+        http.get("/admin/credits", headers=admin_auth)  # two entries (the read's comes after)
+    response = http.get("/admin/audit", query_string={"before": before}, headers=admin_auth)
+    assert response.status_code == 200, response.get_json()
+    assert len(response.get_json()["entries"]) == older
+
+
+def test_the_cursor_pattern_is_openapi_s(http):
+    import yaml
+
+    spec = yaml.safe_load(http.get("/openapi.yaml").get_data(as_text=True))
+    [before] = [p for p in spec["paths"]["/admin/audit"]["get"]["parameters"]
+                if p.get("name") == "before"]
+    pattern = before["schema"]["pattern"]
+    assert CURSOR.pattern == r"\A" + pattern.removeprefix("^").removesuffix("$") + r"\Z"
 
 
 def test_the_audit_stream_is_capped(redis_db):

@@ -5,14 +5,17 @@ that loses an approval, and a replica that stops confirming."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import requests
 
-from service import storage
+from service import create_app, storage
 from tests.conftest import CLIENT_KEY, last_code, service_env
 from tests.helpers import gunicorn, wait_for
 from tests.topologies import TOPOLOGIES, Sentinel
@@ -264,3 +267,56 @@ def test_while_no_replica_confirms_nothing_is_sent_and_no_code_reaches_the_gatew
     assert [r.json()["code"] for r in refused] == ["store_unavailable"] * 2
     assert verify_calls(simulator) == 1 and len(messages(simulator)) == 1
     assert afterwards.json()["valid"] is True
+
+
+# -- a frozen store ---------------------------------------------------------------------
+FROZEN_CALLS = [
+    ("POST", "/otp/start", {"phone": "+41791130300"}),
+    ("POST", "/otp/check", {"phone": "+41791130300", "code": "000000"}),
+    ("GET", "/otp/verifications/vf_0000AAAAAAAAAAAAAAAAAAAAAA", None),
+    ("GET", "/readyz", None),
+]
+
+
+def _nodes(topology) -> list:
+    return getattr(topology, "nodes", None) or [
+        getattr(topology, name) for name in ("node", "primary", "replica", "sentinel")
+        if hasattr(topology, name)]
+
+
+@contextmanager
+def frozen(topology):
+    """Every process of the topology stopped (SIGSTOP): connections open, nothing answers."""
+    for node in _nodes(topology):
+        os.kill(node.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for node in _nodes(topology):
+            os.kill(node.process.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("name", sorted(TOPOLOGIES))
+def test_a_frozen_store_answers_503_within_redis_timeout_and_then_recovers(
+        simulator, name):
+    timeout = 1.0
+    with TOPOLOGIES[name]() as topology:
+        app = create_app(service_env(topology.url, simulator.url, REDIS_TIMEOUT=str(timeout),
+                                     **ROOMY))
+        http = app.test_client()
+        assert http.post("/otp/start", json={"phone": "+41791130300"},
+                         headers=AUTH).status_code == 201
+        with frozen(topology):
+            for attempt in range(2):  # the second after the first broke its connections
+                for method, path, body in FROZEN_CALLS:
+                    began = time.monotonic()
+                    answer = http.open(path, method=method, json=body, headers=AUTH)
+                    elapsed = time.monotonic() - began
+                    assert answer.status_code == 503, (path, answer.get_json())
+                    body = answer.get_json()  # /readyz says so in its own words
+                    assert body.get("code", body.get("status")) in ("store_unavailable",
+                                                                    "not_ready")
+                    assert elapsed < timeout + 0.5, (path, attempt, elapsed)
+        wait_for(lambda: http.get("/readyz").status_code == 200, timeout=15)
+        wait_for(lambda: http.post("/otp/start", json={"phone": "+41791130301"},
+                                   headers=AUTH).status_code == 201, timeout=15)

@@ -18,7 +18,11 @@ from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings
-from service.storage import limiter_storage_options, limiter_storage_uri
+from service.storage import (
+    limiter_storage_options,
+    limiter_storage_uri,
+    refresh_slots_in_background,
+)
 from service.verification.store import STORE_ERRORS
 
 # Flask-Limiter's own headers are off: it would read the window back from Redis on every
@@ -74,7 +78,12 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(settings.redis_url,
                                                           settings.redis_timeout),
     )
+    # Flask-Limiter merges the options into an earlier app's (a process building several,
+    # as tests do, would give a standalone store a sentinel's options)
+    limiter._storage_options.clear()
     limiter.init_app(app)
+    # the limits library builds its own cluster client: the same bound on a failure
+    refresh_slots_in_background(getattr(limiter.storage, "storage", None))
     if settings.trusted_proxies:
         # only the configured number of proxies may speak for the client's address
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)

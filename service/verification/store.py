@@ -49,7 +49,9 @@ SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pe
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError)
+                redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError,
+                # a cluster none of whose nodes answers
+                redis.exceptions.RedisClusterException)
 # how long a decision acted on outside Redis waits for a replica (healthy: a millisecond)
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
