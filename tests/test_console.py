@@ -166,7 +166,7 @@ def test_the_page_table_above_lists_every_page_of_the_console(app):
 # -- the session --------------------------------------------------------------------------
 @pytest.mark.parametrize("admin_keys", ["ops:rotated-key-0123456789",  # changed
                                         "root:admin-key-0123456789",  # renamed
-                                        "root:other-key-0123456789"])  # removed
+                                        "root:second-admin-key-0123"])  # removed
 def test_a_session_ends_when_its_key_is_removed_or_changed_by_a_restart(
         make_app, console, redis_db, admin_keys):
     cookie = console.get_cookie(COOKIE, path="/admin")
