@@ -19,7 +19,8 @@ BANNER = """
  SMS go to an in-process ASPSMS simulator; state lives in this process.
  client key: {client}   (Authorization: Bearer {client_key})
  admin key:  {admin}   (Authorization: Bearer {admin_key})
- read "sent" codes:  GET /sandbox/messages  with the client key
+ read "sent" codes:  GET /sandbox/messages  with the client key,
+                     or the console's Messages page (/admin/, admin key)
 ======================================================================
 """
 

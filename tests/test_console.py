@@ -164,15 +164,18 @@ def test_the_page_table_above_lists_every_page_of_the_console(app):
 
 
 # -- the session --------------------------------------------------------------------------
-@pytest.mark.parametrize("admin_keys", ["ops:rotated-key-0123456789",
-                                        "root:admin-key-0123456789"])
-def test_a_session_ends_when_its_key_is_rotated_or_renamed(make_app, console, admin_keys):
+@pytest.mark.parametrize("admin_keys", ["ops:rotated-key-0123456789",  # changed
+                                        "root:admin-key-0123456789",  # renamed
+                                        "root:second-admin-key-0123"])  # removed
+def test_a_session_ends_when_its_key_is_removed_or_changed_by_a_restart(
+        make_app, console, redis_db, admin_keys):
     cookie = console.get_cookie(COOKIE, path="/admin")
-    other = make_app(OTP_ADMIN_KEYS=admin_keys).test_client()
+    other = make_app(OTP_ADMIN_KEYS=admin_keys).test_client()  # the restart, same store
     other.set_cookie(COOKIE, cookie.value, path="/admin")
     response = other.get("/admin/")
     assert response.status_code == 303 and response.headers["Location"] == SIGN_IN
     assert "session has ended" in text(other.get(SIGN_IN))
+    assert redis_db.keys(KEY_PREFIX + "*") == []
 
 
 def test_a_session_ends_a_working_day_after_signing_in_however_busy(app, http, redis_db):

@@ -84,3 +84,10 @@ def test_the_messages_page_lists_verification_codes_newest_first(sandbox):
     codes = re.findall(r'<code class="code">([0-9]{6})</code>', page)
     simulated = sandbox.extensions["otp"].simulator.state.messages()
     assert codes == [m["code"] for m in reversed(simulated)]
+
+
+def test_the_start_up_banner_names_the_console_s_messages_page(make_app, capsys):
+    app = make_app(ASPSMS_USERKEY="", ASPSMS_ORIGINATOR="", OTP_API_KEYS="", OTP_ADMIN_KEYS="")
+    app.extensions["otp"].simulator.stop()
+    banner = capsys.readouterr().err
+    assert "GET /sandbox/messages" in banner and "Messages page (/admin/" in banner
