@@ -6,7 +6,13 @@ No message is ever built from a request body, so credentials cannot leak into on
 
 
 class GatewayError(Exception):
-    """The gateway refused a call or could not be asked."""
+    """The gateway refused a call or could not be asked.
+
+    ``reached`` is False only when the request surely never left this process (no
+    connection could be made); otherwise the gateway may have acted on it.
+    """
+
+    reached = True
 
     def __init__(
         self,
@@ -57,6 +63,8 @@ class UnknownStatus(GatewayError):
 class GatewayUnavailable(GatewayTemporaryError):
     """No connection could be made, even after the connect retries."""
 
+    reached = False
+
 
 class GatewayTimeout(GatewayError):
     """No answer in time.
@@ -65,9 +73,11 @@ class GatewayTimeout(GatewayError):
     someone: the SMS may have gone out, so sending again could text the person twice.
     """
 
-    def __init__(self, message: str, *, endpoint: str, outcome_unknown: bool) -> None:
+    def __init__(self, message: str, *, endpoint: str, outcome_unknown: bool,
+                 reached: bool = True) -> None:
         super().__init__(message, endpoint=endpoint)
         self.outcome_unknown = outcome_unknown
+        self.reached = reached  # False for a connect timeout
 
 
 class GatewayProtocolError(GatewayError):

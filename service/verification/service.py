@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.gateway import AspsmsClient, GatewayError, TokenNotFound
+from service.gateway import AspsmsClient, GatewayError, GatewayTimeout, TokenNotFound
 from service.verification import errors, messages
 from service.verification.codes import matches_mask, normalise_input, validate_mask
 from service.verification.delivery import trn_base
@@ -109,9 +109,17 @@ class VerificationService:
         try:
             self._deliver(verification)
         except GatewayError as e:
-            undo()
+            # A send without an answer may have texted the code and been charged, so it
+            # stands as sent: it counts toward OTP_MAX_SENDS (its limits and budgets are
+            # counted already), the verification stays pending, a resend awaits the cooldown.
+            unknown = isinstance(e, GatewayTimeout) and e.outcome_unknown
+            if not unknown:
+                undo()
             self.on_event("send_failed", country=phone.country)
-            raise problem_for(e, verification_id=verification.id) from e
+            problem = problem_for(e, verification_id=verification.id)
+            if unknown:
+                problem.extensions["verification_id"] = verification.id
+            raise problem from e
         self.on_event("sent", country=phone.country, test=verification.test,
                       verification=verification)
         return Started(verification, reservation.outcome == "created")
@@ -211,14 +219,27 @@ class VerificationService:
         try:
             valid = self._ask_gateway(verification, typed)
         except GatewayError as e:
-            self._settle(verification, "error")
-            raise problem_for(e) from e
+            raise self._check_failed(verification, e) from e
         decision, state = self._settle(verification, "valid" if valid else "wrong")
         settled = Verification.from_hash(verification.id, state)
         if decision == "unchanged":
             self._raise_if_closed(settled)
         self.on_event("checked", verification=settled, valid=decision == "approved")
         return settled, decision == "approved"
+
+    def _check_failed(self, verification: Verification, error: GatewayError):
+        """Only a check that surely never reached the gateway is taken back. Any other may
+        have verified the token, after which the gateway approves every code: it spends the
+        attempt, counts as a failure for the phone, and its token is never asked again
+        (settle_check.lua); the caller must send a new code."""
+        decision, state = self._settle(verification, "unknown" if error.reached else "error")
+        problem = problem_for(error)
+        if decision == "unknown":
+            log.warning("gateway check failed after it may have arrived: outcome unknown, "
+                        "attempt spent, a new code is needed",
+                        extra={"verification_id": verification.id})
+            problem.extensions["resend_required"] = state.get("status") == "pending"
+        return problem
 
     def _find_for_check(self, client, verification_id, phone) -> Verification:
         if verification_id is None:
@@ -247,6 +268,10 @@ class VerificationService:
                 self.on_event("phone_locked")
                 raise errors.RateLimited("Too many wrong codes for this phone number.",
                                          int(detail[0]) / 1000, "phone_locked")
+            if decision == "resend_required":
+                raise errors.ResendRequired(
+                    "The SMS gateway did not answer the last check of this code, so its "
+                    "outcome is unknown; send a new code (POST /otp/start) and check that one.")
             if decision == "limited":
                 self.limits.refuse_check(int(detail[0]), int(detail[1]))
             if time.monotonic() >= deadline:
@@ -273,7 +298,7 @@ class VerificationService:
             verification.id, verification.phone_hash, outcome=outcome,
             now_ms=_now_ms(self.clock), masked_phone=mask_phone(verification.phone),
             max_failures=self.policy.max_failures_per_phone, first_lock_ms=FIRST_LOCK_MS,
-            longest_lock_ms=LONGEST_LOCK_MS)
+            longest_lock_ms=LONGEST_LOCK_MS, token_reference=verification.token_reference)
 
     def _raise_if_closed(self, verification: Verification) -> None:
         if not verification.is_pending:

@@ -207,7 +207,8 @@ class VerificationStore:
         ]
         flat = [item for pair in fields.items() for item in pair]
         args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
-                expires_ms, *trns, PENDING_HORIZON_MS, *flat]
+                expires_ms, *trns, PENDING_HORIZON_MS,
+                fields.get("ref") or secrets.token_hex(16), *flat]
         answer, replicated = self._decide("reserve_send", keys, args, ("created", "resend"))
         outcome = answer[0]
         if outcome in ("cooldown", "max_sends"):
@@ -256,11 +257,12 @@ class VerificationStore:
     @store_call
     def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,
                      now_ms: int, masked_phone: str, max_failures: int, first_lock_ms: int,
-                     longest_lock_ms: int) -> tuple[str, dict[str, str]]:
-        """The decision taken and the verification's fields after it."""
+                     longest_lock_ms: int, token_reference: str) -> tuple[str, dict[str, str]]:
+        """The decision taken and the verification's fields after it; ``token_reference``
+        is the token the check asked about (spent when the outcome is unknown)."""
         keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
         args = [now_ms, outcome, masked_phone, max_failures, first_lock_ms, longest_lock_ms,
-                FAILURE_MEMORY_MS]
+                FAILURE_MEMORY_MS, token_reference]
         answer = self._scripts["settle_check"](keys=keys, args=args)
         return answer[0], dict(zip(answer[1::2], answer[2::2], strict=True))
 

@@ -2,16 +2,17 @@
 -- is in flight (the gateway approves ANY code once a token was verified, REFERENCE.md §7.2),
 -- a locked phone answers the same whatever the code, and only a claimed check counts against
 -- the phone's check limit.  A claim left from a check whose outcome is unknown ends the
--- verification (fail closed).
+-- verification (fail closed).  A token whose check had no answer (settle_check.lua: spent)
+-- is never checked again: the verification waits for a resend, which brings a new token.
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
 -- KEYS[3..] the moving windows (_moving_window.lua) of the phone's check limit, if any
 -- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
 -- ARGV[4] the masked phone, written when the verification ends here
 -- ARGV[5..] per window: amount, window (ms)
 -- Answers {'claimed'}, {'not_found'}, {'closed', status}, {'locked', wait ms},
--- {'busy', wait ms} or {'limited', window index, wait ms}.
+-- {'busy', wait ms}, {'resend_required'} or {'limited', window index, wait ms}.
 local now = tonumber(ARGV[1])
-local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy')
+local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy', 'ref', 'spent_ref')
 if not v[1] or v[1] ~= ARGV[2] then
   return {'not_found'}
 end
@@ -37,6 +38,9 @@ if busy > 0 then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
   redis.call('HDEL', KEYS[1], 'busy')
   return {'closed', 'expired'}
+end
+if v[6] == v[5] then
+  return {'resend_required'}
 end
 for i = 3, #KEYS do
   local at = 5 + (i - 3) * 2

@@ -1,0 +1,153 @@
+"""Gateway calls whose answer never arrives (issue 14.1, 14.2): the gateway may have acted,
+so the service acts as if it had. App in process, real Redis, simulator over HTTP, a
+simulator slower than ASPSMS_TIMEOUT."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import last_code
+from tests.helpers import gateway_calls, sim, wait_for
+
+PHONE = "+41791240001"
+TIMEOUT = "0.5"
+SLOW = 1.0  # the simulator answers after this, having done what it was asked
+
+
+def start(http, auth, phone=PHONE):
+    return http.post("/otp/start", json={"phone": phone}, headers=auth)
+
+
+def check(http, auth, code, vid):
+    return http.post("/otp/check", json={"code": code, "id": vid}, headers=auth)
+
+
+def read(http, auth, vid):
+    return http.get(f"/otp/verifications/{vid}", headers=auth).get_json()
+
+
+def slow_down(simulator, endpoint: str, count: int | None = 1):
+    sim(simulator, "POST", "/_sim/faults",
+        json={"delay": SLOW, "endpoints": [endpoint], **({"count": count} if count else {})})
+
+
+def messages(simulator, phone=PHONE) -> list:
+    return [m for m in sim(simulator, "GET", "/_sim/messages") if m["recipient"] == phone]
+
+
+def wrong(code: str) -> str:
+    return "".join(str((int(c) + 1) % 10) for c in code)
+
+
+# -- checks (14.1) ------------------------------------------------------------------------
+def test_a_timed_out_right_code_never_lets_another_code_approve(make_app, auth, simulator):
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_RESEND_COOLDOWN="1").test_client()
+    vid = start(http, auth).get_json()["id"]
+    code = last_code(simulator, PHONE)
+    slow_down(simulator, "VerifyToken")
+    timed_out = check(http, auth, code, vid)
+    assert timed_out.status_code == 504
+    assert timed_out.get_json()["code"] == "upstream_timeout"
+    assert timed_out.get_json()["resend_required"] is True
+    time.sleep(SLOW)  # the simulator has verified the token by now: it approves any code
+    for typed in ("000000", code):
+        refused = check(http, auth, typed, vid)
+        assert refused.status_code == 409, refused.get_json()
+        assert refused.get_json()["code"] == "resend_required"
+    after = read(http, auth, vid)
+    assert after["status"] == "pending" and after["attempts_remaining"] == 4
+    assert gateway_calls(simulator)["VerifyToken"] == 1  # refused without asking the gateway
+
+    time.sleep(1)  # the resend cooldown
+    assert start(http, auth).status_code == 200
+    new_code = last_code(simulator, PHONE)
+    tokens = {m["token_reference"] for m in messages(simulator)}
+    assert len(tokens) == 2  # the resend went out under a new token reference
+    assert check(http, auth, "000000" if new_code != "000000" else "111111",
+                 vid).get_json()["valid"] is False
+    approved = check(http, auth, new_code, vid).get_json()
+    assert approved["valid"] is True and approved["status"] == "approved"
+
+
+def test_timed_out_guesses_spend_attempts_and_count_toward_the_lockout(make_app, auth, simulator):
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_RESEND_COOLDOWN="0",
+                    OTP_MAX_FAILURES_PER_PHONE="2").test_client()
+    vid = start(http, auth).get_json()["id"]
+    slow_down(simulator, "VerifyToken", count=None)
+    first = check(http, auth, wrong(last_code(simulator, PHONE)), vid)
+    assert first.status_code == 504 and read(http, auth, vid)["attempts_remaining"] == 4
+    assert start(http, auth).status_code == 200  # a new code, as the answer asked
+    second = check(http, auth, wrong(last_code(simulator, PHONE)), vid)
+    assert second.status_code == 504 and read(http, auth, vid)["attempts_remaining"] == 3
+    sim(simulator, "DELETE", "/_sim/faults")
+    assert start(http, auth).status_code == 200
+    locked = check(http, auth, last_code(simulator, PHONE), vid)  # even the right code
+    assert locked.status_code == 429 and locked.get_json()["reason"] == "phone_locked"
+
+
+def test_a_timed_out_check_on_the_last_attempt_ends_the_verification(make_app, auth, simulator):
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_MAX_ATTEMPTS="1").test_client()
+    vid = start(http, auth).get_json()["id"]
+    slow_down(simulator, "VerifyToken")
+    timed_out = check(http, auth, last_code(simulator, PHONE), vid).get_json()
+    assert timed_out["code"] == "upstream_timeout" and timed_out["resend_required"] is False
+    closed = check(http, auth, "000000", vid).get_json()
+    assert closed["code"] == "verification_closed"
+    assert closed["verification_status"] == "max_attempts_reached"
+
+
+@pytest.mark.parametrize(("spec", "status"), [
+    ({"http_status": 500}, 502),
+    ({"non_json": True}, 502),
+    ({"status_code": "24"}, 503),
+])
+def test_any_answer_but_a_refused_connection_spends_the_check(
+        http, auth, simulator, spec, status):
+    # the request reached something: the gateway may have verified the token behind it
+    vid = start(http, auth).get_json()["id"]
+    sim(simulator, "POST", "/_sim/faults", json={"endpoints": ["VerifyToken"], **spec})
+    failed = check(http, auth, last_code(simulator, PHONE), vid)
+    assert failed.status_code == status and failed.get_json()["resend_required"] is True
+    sim(simulator, "DELETE", "/_sim/faults")
+    assert check(http, auth, last_code(simulator, PHONE), vid).get_json()["code"] == \
+        "resend_required"
+    assert read(http, auth, vid)["attempts_remaining"] == 4
+
+
+# -- sends (14.2) -------------------------------------------------------------------------
+def test_timed_out_sends_count_toward_max_sends(make_app, auth, simulator):
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_MAX_SENDS="2",
+                    OTP_RESEND_COOLDOWN="0").test_client()
+    slow_down(simulator, "SendTokenSMS", count=None)
+    answers = [start(http, auth) for _ in range(6)]
+    assert [a.status_code for a in answers] == [504, 504, 429, 429, 429, 429]
+    assert answers[0].get_json()["code"] == "upstream_timeout"
+    assert {a.get_json()["reason"] for a in answers[2:]} == {"max_sends"}
+    vid = answers[0].get_json()["verification_id"]
+    assert answers[1].get_json()["verification_id"] == vid
+    wait_for(lambda: len(messages(simulator)) >= 2)
+    time.sleep(SLOW)
+    assert len(messages(simulator)) == 2
+    assert read(http, auth, vid)["send_count"] == 2
+
+
+def test_a_timed_out_send_leaves_a_pending_verification_its_code_can_approve(
+        make_app, auth, simulator):
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_LIMIT_START_PER_PHONE="1 per hour").test_client()
+    slow_down(simulator, "SendTokenSMS")
+    timed_out = start(http, auth)
+    assert timed_out.status_code == 504
+    vid = timed_out.get_json()["verification_id"]
+    pending = read(http, auth, vid)
+    assert pending["status"] == "pending" and pending["send_count"] == 1
+    assert pending["resend_available_at"] is not None
+    again = start(http, auth)  # the cooldown holds, as after a send that was answered
+    assert again.status_code == 429 and again.get_json()["reason"] == "resend_cooldown"
+    wait_for(lambda: messages(simulator))  # the SMS did go out
+    approved = check(http, auth, last_code(simulator, PHONE), vid).get_json()
+    assert approved["valid"] is True
+    # the send counted toward the phone's limit like one that was answered
+    other = start(http, auth)
+    assert other.status_code == 429 and other.get_json()["reason"] == "start_per_phone"
