@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -27,6 +28,10 @@ from service.verification.upstream import problem_for
 log = logging.getLogger(__name__)
 
 CLAIM_WAIT_SECONDS = 3.0
+# A check waiting for another one polls with a doubling, jittered pause: about a dozen
+# round trips in CLAIM_WAIT_SECONDS, however long the other check takes.
+FIRST_POLL_SECONDS = 0.02
+LONGEST_POLL_SECONDS = 0.4
 FIRST_LOCK_MS = 60_000
 LONGEST_LOCK_MS = 24 * 3600 * 1000
 
@@ -253,6 +258,7 @@ class VerificationService:
         windows = () if self.limits is None else self.limits.check_windows(
             verification.phone_hash)
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        pause = FIRST_POLL_SECONDS
         while True:
             decision, detail = self.store.claim_attempt(
                 verification.id, verification.phone_hash, client=verification.client,
@@ -274,10 +280,13 @@ class VerificationService:
                     "outcome is unknown; send a new code (POST /otp/start) and check that one.")
             if decision == "limited":
                 self.limits.refuse_check(int(detail[0]), int(detail[1]))
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise errors.CheckInProgress("Another check of this verification is running.",
                                              headers={"Retry-After": "1"})
-            time.sleep(0.01)
+            # jitter spreads the waiters' polls; the last one lands on the deadline
+            time.sleep(min(pause * random.uniform(0.75, 1.0), left))
+            pause = min(pause * 2, LONGEST_POLL_SECONDS)
 
     def _ask_gateway(self, verification: Verification, typed: str) -> bool:
         expected = self._test_code(verification.phone) if verification.test else None
