@@ -1,12 +1,15 @@
-"""Gateway calls whose answer never arrives (issue 14.1, 14.2): the gateway may have acted,
-so the service acts as if it had. App in process, real Redis, simulator over HTTP, a
-simulator slower than ASPSMS_TIMEOUT."""
+"""Outcomes a start or check cannot see. A gateway call whose answer never arrives (issue
+14.1, 14.2): the gateway may have acted, so the service acts as if it had. A store failing
+right after a send's reservation (14.8): the reservation is still taken back. App in
+process, real Redis, simulator over HTTP (slower than ASPSMS_TIMEOUT where it matters)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+import redis
 
 from tests.conftest import last_code
 from tests.helpers import gateway_calls, sim, wait_for
@@ -151,3 +154,75 @@ def test_a_timed_out_send_leaves_a_pending_verification_its_code_can_approve(
     # the send counted toward the phone's limit like one that was answered
     other = start(http, auth)
     assert other.status_code == 429 and other.get_json()["reason"] == "start_per_phone"
+
+
+# -- the store failing after a reservation (14.8) ----------------------------------------
+@pytest.fixture
+def store_down(monkeypatch):
+    """A fault at the storage boundary: while set, every command of the service's own Redis
+    client (state, phone limits, budgets) fails as if the server were gone."""
+    down = threading.Event()
+
+    def attach(app):
+        pool = app.extensions["otp"].store.redis.connection_pool
+        original = pool.get_connection
+
+        def get_connection(*args, **kwargs):
+            if down.is_set():
+                raise redis.exceptions.ConnectionError("injected: the store is gone")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(pool, "get_connection", get_connection)
+        return down
+
+    return attach
+
+
+def fail_right_after(monkeypatch, owner, name: str, down: threading.Event):
+    """The store goes away as ``owner.name`` is called, the step after the reservation."""
+    original = getattr(owner, name)
+
+    def call(*args, **kwargs):
+        down.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, call)
+
+
+def reservations(redis_db) -> list[str]:
+    return [k for k in redis_db.scan_iter("otp:*") if ":v:" in k or ":cur:" in k]
+
+
+def test_a_start_the_store_fails_after_its_reservation_can_be_retried(
+        make_app, auth, simulator, redis_db, store_down, monkeypatch):
+    app = make_app()
+    down = store_down(app)
+    fail_right_after(monkeypatch, app.extensions["otp"].verifications.limits, "count_send",
+                     down)
+    failed = start(app.test_client(), auth)
+    assert failed.status_code == 503 and failed.get_json()["code"] == "store_unavailable"
+    assert reservations(redis_db)  # the undo could not reach the store either
+    monkeypatch.undo()  # the store is back
+    retried = start(app.test_client(), auth)
+    assert retried.status_code == 201, retried.get_json()  # not 429 resend_cooldown
+    assert len(messages(simulator)) == 1
+
+
+def test_the_undo_lands_by_itself_once_the_store_is_back(
+        make_app, auth, simulator, redis_db, store_down, monkeypatch):
+    app = make_app()
+    down = store_down(app)
+    fail_right_after(monkeypatch, app.extensions["otp"].verifications.gateway,
+                     "send_token_sms", down)
+    sim(simulator, "POST", "/_sim/faults", json={"http_status": 500,
+                                                 "endpoints": ["SendTokenSMS"]})
+    failed = start(app.test_client(), auth)
+    # the gateway's failure is the answer; the undo the store refused is retried later
+    assert failed.status_code == 502 and failed.get_json()["code"] == "upstream_error"
+    assert reservations(redis_db)
+    sim(simulator, "DELETE", "/_sim/faults")
+    down.clear()
+    wait_for(lambda: not reservations(redis_db), timeout=3)
+    elsewhere = make_app().test_client()  # another process: it knows of no kept undo
+    assert start(elsewhere, auth).status_code == 201
+    assert len(messages(simulator)) == 1

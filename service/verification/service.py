@@ -1,4 +1,4 @@
-"""The verification domain: start, check, read and cancel. No Flask here.
+"""The verification domain: start, check (checks.py), read and cancel. No Flask here.
 
 Single use, attempt counting and expiry live in this service, not in the gateway (which has
 no attempt limit and re-approves a verified token for any code, REFERENCE.md §7.2). Every
@@ -7,33 +7,26 @@ decision that must be atomic is one Lua script of :mod:`service.verification.sto
 
 from __future__ import annotations
 
-import hmac
 import logging
-import random
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.gateway import AspsmsClient, GatewayError, GatewayTimeout, TokenNotFound
+from service.gateway import AspsmsClient, GatewayError, GatewayTimeout
 from service.verification import errors, messages
-from service.verification.codes import matches_mask, normalise_input, validate_mask
+from service.verification.checks import Checks
+from service.verification.codes import validate_mask
 from service.verification.delivery import trn_base
-from service.verification.model import Verification
+from service.verification.model import Verification, now_ms
 from service.verification.phones import Phone, PhonePolicy, mask_phone
-from service.verification.store import UNREAD, Reservation, VerificationStore
+from service.verification.store import UNREAD, Reservation, Unreplicated, VerificationStore
+from service.verification.take_backs import TakeBacks
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
 
-CLAIM_WAIT_SECONDS = 3.0
-# A check waiting for another one polls with a doubling, jittered pause: about a dozen
-# round trips in CLAIM_WAIT_SECONDS, however long the other check takes.
-FIRST_POLL_SECONDS = 0.02
-LONGEST_POLL_SECONDS = 0.4
-FIRST_LOCK_MS = 60_000
-LONGEST_LOCK_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -66,11 +59,7 @@ class Started:
     created: bool
 
 
-def _now_ms(clock: Callable[[], float]) -> int:
-    return int(clock() * 1000)
-
-
-class VerificationService:
+class VerificationService(Checks):
     def __init__(self, *, store: VerificationStore, gateway: AspsmsClient, policy: Policy,
                  phones: PhonePolicy, notifier=None, clock: Callable[[], float] = time.time,
                  on_event: Callable[..., None] | None = None, claim_hold_seconds: float = 35,
@@ -82,6 +71,7 @@ class VerificationService:
         self.notifier = notifier
         self.clock = clock
         self.limits = limits  # service.verification.budgets.PhoneLimits, or None: unlimited
+        self.take_backs = TakeBacks(clock=clock)
         self.on_event = on_event or (lambda *args, **kwargs: None)
         # a claim outlives the longest gateway call (timeout, two connect retries)
         self.claim_hold_ms = int(claim_hold_seconds * 1000)
@@ -97,12 +87,11 @@ class VerificationService:
         costs = self.limits is not None and real
         trn = trn_base if self.notifier is not None and real else None
         ph = self.store.phone_hash(phone.e164)
+        self.take_backs.flush()  # this process's undos the store failed, before reserving
         seen, reservation = self._reserve(client, phone, ph, request, mask, validity, trn)
 
         def undo():
-            self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
-                                 seen_pointer=seen,
-                                 trn=trn(reservation.verification_id) if trn else "")
+            self._take_back(client, ph, reservation, seen, trn)
 
         if costs:
             try:  # counted after the reservation, so only sends count (a breaker too)
@@ -129,6 +118,15 @@ class VerificationService:
                       verification=verification)
         return Started(verification, reservation.outcome == "created")
 
+    def _take_back(self, client, ph, reservation: Reservation, seen, trn) -> None:
+        """Undo a reserved send that never went out; later, if the store fails now."""
+        def undo():
+            return self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
+                                        seen_pointer=seen,
+                                        trn=trn(reservation.verification_id) if trn else "")
+
+        self.take_backs.run(undo, until=int(reservation.state["expires"]) / 1000)
+
     def _options(self, request: StartRequest) -> tuple[str, int]:
         mask = request.code_mask or self.policy.code_mask
         problem = validate_mask(mask)
@@ -146,16 +144,21 @@ class VerificationService:
         """The reservation; ``trn`` names a send that will await its delivery status."""
         seen = UNREAD  # most starts are a phone's first: the script reads the pointer
         for _ in range(5):
-            now = _now_ms(self.clock)
+            now = now_ms(self.clock)
             new_id = self.store.new_id(ph)
             expires = now + validity * 60_000
-            reservation = self.store.reserve_send(
-                client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id, now_ms=now,
-                cooldown_ms=self.policy.resend_cooldown * 1000,
-                max_sends=self.policy.max_sends, expires_ms=expires,
-                fields=self._new_fields(client, phone, ph, request, mask, validity, now),
-                trns=("", "") if trn is None else (
-                    trn(seen) if seen not in (None, UNREAD) else "", trn(new_id)))
+            try:
+                reservation = self.store.reserve_send(
+                    client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id,
+                    now_ms=now, cooldown_ms=self.policy.resend_cooldown * 1000,
+                    max_sends=self.policy.max_sends, expires_ms=expires,
+                    fields=self._new_fields(client, phone, ph, request, mask, validity, now),
+                    trns=("", "") if trn is None else (
+                        trn(seen) if seen not in (None, UNREAD) else "", trn(new_id)))
+            except Unreplicated as e:
+                self._take_back(client, ph, e.reservation, None if seen is UNREAD else seen,
+                                trn)
+                raise
             if reservation.outcome != "retry":
                 break
             seen = reservation.verification_id  # the pointer as the script found it
@@ -211,113 +214,6 @@ class VerificationService:
             **urls,
         )
 
-    # -- check ---------------------------------------------------------------------------
-    def check(self, client: str, code: str, *, verification_id: str | None = None,
-              phone: str | None = None) -> tuple[Verification, bool]:
-        """Spend one attempt on ``code``; approve at most once."""
-        verification = self._find_for_check(client, verification_id, phone)
-        self._raise_if_closed(verification)
-        typed = normalise_input(code, verification.mask)
-        if not matches_mask(typed, verification.mask):
-            raise errors.InvalidCode("The code does not have the form of the codes we send.")
-        self._claim(verification)
-        try:
-            valid = self._ask_gateway(verification, typed)
-        except GatewayError as e:
-            raise self._check_failed(verification, e) from e
-        decision, state = self._settle(verification, "valid" if valid else "wrong")
-        settled = Verification.from_hash(verification.id, state)
-        if decision == "unchanged":
-            self._raise_if_closed(settled)
-        self.on_event("checked", verification=settled, valid=decision == "approved")
-        return settled, decision == "approved"
-
-    def _check_failed(self, verification: Verification, error: GatewayError):
-        """Only a check that surely never reached the gateway is taken back. Any other may
-        have verified the token, after which the gateway approves every code: it spends the
-        attempt, counts as a failure for the phone, and its token is never asked again
-        (settle_check.lua); the caller must send a new code."""
-        decision, state = self._settle(verification, "unknown" if error.reached else "error")
-        problem = problem_for(error)
-        if decision == "unknown":
-            log.warning("gateway check failed after it may have arrived: outcome unknown, "
-                        "attempt spent, a new code is needed",
-                        extra={"verification_id": verification.id})
-            problem.extensions["resend_required"] = state.get("status") == "pending"
-        return problem
-
-    def _find_for_check(self, client, verification_id, phone) -> Verification:
-        if verification_id is None:
-            parsed = self.phones.parse(phone)
-            verification_id = self.store.pointer(client, self.store.phone_hash(parsed.e164))
-            if verification_id is None:
-                raise errors.VerificationNotFound("No verification for this phone number.")
-        return self.read(client, verification_id)
-
-    def _claim(self, verification: Verification) -> None:
-        windows = () if self.limits is None else self.limits.check_windows(
-            verification.phone_hash)
-        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
-        pause = FIRST_POLL_SECONDS
-        while True:
-            decision, detail = self.store.claim_attempt(
-                verification.id, verification.phone_hash, client=verification.client,
-                now_ms=_now_ms(self.clock), hold_ms=self.claim_hold_ms,
-                masked_phone=mask_phone(verification.phone), windows=windows)
-            if decision == "claimed":
-                return
-            if decision == "not_found":
-                raise errors.VerificationNotFound("No such verification.")
-            if decision == "closed":
-                raise self._closed(detail[0])
-            if decision == "locked":
-                self.on_event("phone_locked")
-                raise errors.RateLimited("Too many wrong codes for this phone number.",
-                                         int(detail[0]) / 1000, "phone_locked")
-            if decision == "resend_required":
-                raise errors.ResendRequired(
-                    "The SMS gateway did not answer the last check of this code, so its "
-                    "outcome is unknown; send a new code (POST /otp/start) and check that one.")
-            if decision == "limited":
-                self.limits.refuse_check(int(detail[0]), int(detail[1]))
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise errors.CheckInProgress("Another check of this verification is running.",
-                                             headers={"Retry-After": "1"})
-            # jitter spreads the waiters' polls; the last one lands on the deadline
-            time.sleep(min(pause * random.uniform(0.75, 1.0), left))
-            pause = min(pause * 2, LONGEST_POLL_SECONDS)
-
-    def _ask_gateway(self, verification: Verification, typed: str) -> bool:
-        expected = self._test_code(verification.phone) if verification.test else None
-        if verification.test:
-            if expected is None:
-                return False
-            if not verification.case_sensitive:
-                typed, expected = typed.upper(), expected.upper()
-            return hmac.compare_digest(typed.encode(), expected.encode())
-        try:
-            return self.gateway.verify_token(verification.phone, verification.token_reference,
-                                             typed)
-        except TokenNotFound:
-            return False  # replaced or expired at the gateway: the code cannot be right
-
-    def _settle(self, verification: Verification, outcome: str):
-        return self.store.settle_check(
-            verification.id, verification.phone_hash, outcome=outcome,
-            now_ms=_now_ms(self.clock), masked_phone=mask_phone(verification.phone),
-            max_failures=self.policy.max_failures_per_phone, first_lock_ms=FIRST_LOCK_MS,
-            longest_lock_ms=LONGEST_LOCK_MS, token_reference=verification.token_reference)
-
-    def _raise_if_closed(self, verification: Verification) -> None:
-        if not verification.is_pending:
-            raise self._closed(verification.status)
-
-    @staticmethod
-    def _closed(status: str) -> errors.VerificationClosed:
-        return errors.VerificationClosed(f"The verification has ended ({status}).",
-                                         verification_status=status)
-
     # -- read and cancel -----------------------------------------------------------------
     def read(self, client: str, verification_id: str | None) -> Verification:
         """The verification, ended as expired when its time is up."""
@@ -325,7 +221,7 @@ class VerificationService:
         if data is None or data.get("client") != client:
             raise errors.VerificationNotFound("No such verification.")
         verification = Verification.from_hash(verification_id, data)
-        if verification.is_pending and verification.expires_ms <= _now_ms(self.clock):
+        if verification.is_pending and verification.expires_ms <= now_ms(self.clock):
             self._end(verification, "expired")
             return self.read(client, verification_id)
         return verification
@@ -339,7 +235,7 @@ class VerificationService:
 
     def _end(self, verification: Verification, status: str) -> tuple[str, str]:
         decision, detail = self.store.end_pending(
-            verification.id, client=verification.client, now_ms=_now_ms(self.clock),
+            verification.id, client=verification.client, now_ms=now_ms(self.clock),
             status=status, masked_phone=mask_phone(verification.phone))
         if decision == "not_found":
             raise errors.VerificationNotFound("No such verification.")

@@ -85,6 +85,14 @@ def store_call(method):
     return wrapper
 
 
+class Unreplicated(StoreUnavailable):
+    """No replica confirmed a send's reservation: the caller takes it back, sends nothing."""
+
+    def __init__(self, reservation: Reservation):
+        super().__init__("No replica confirmed the send; nothing was sent.")
+        self.reservation = reservation
+
+
 @dataclass(frozen=True)
 class Reservation:
     outcome: str  # created | resend | cooldown | max_sends | retry
@@ -218,10 +226,7 @@ class VerificationStore:
         state = dict(zip(answer[2::2], answer[3::2], strict=True))
         reservation = Reservation(outcome, answer[1], state=state)
         if not replicated:
-            self.undo_send(client=client, phone_hash=phone_hash, reservation=reservation,
-                           seen_pointer=seen_pointer if read else None,
-                           trn=trns[1] if outcome == "created" else trns[0])
-            raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
+            raise Unreplicated(reservation)
         return reservation
 
     @store_call
