@@ -226,3 +226,69 @@ def test_the_undo_lands_by_itself_once_the_store_is_back(
     elsewhere = make_app().test_client()  # another process: it knows of no kept undo
     assert start(elsewhere, auth).status_code == 201
     assert len(messages(simulator)) == 1
+
+
+def lose_the_answer(monkeypatch, store, down: threading.Event):
+    """reserve_send.lua runs, then its answer is lost (a Redis timeout) and the store stays
+    away: the caller cannot tell whether anything was reserved."""
+    original = store._scripts["reserve_send"]
+
+    def run(*args, **kwargs):
+        answer = original(*args, **kwargs)
+        if answer[0] not in ("created", "resend"):
+            return answer  # a 'retry' (another pointer than guessed) reserved nothing
+        down.set()
+        raise redis.exceptions.TimeoutError("injected: the answer was lost")
+
+    monkeypatch.setitem(store._scripts, "reserve_send", run)
+
+
+@pytest.mark.parametrize("resend", [False, True], ids=["creation", "resend"])
+def test_a_reservation_whose_answer_was_lost_is_taken_back(
+        make_app, auth, simulator, redis_db, store_down, monkeypatch, resend):
+    app = make_app(OTP_RESEND_COOLDOWN="1")
+    http = app.test_client()
+    if resend:
+        vid = start(http, auth).get_json()["id"]
+        time.sleep(1)  # the cooldown
+    lose_the_answer(monkeypatch, app.extensions["otp"].store, store_down(app))
+    lost = start(http, auth)
+    assert lost.status_code == 503 and lost.get_json()["code"] == "store_unavailable"
+    assert reservations(redis_db)
+    monkeypatch.undo()  # the store is back
+    retried = start(http, auth)
+    assert retried.status_code == (200 if resend else 201), retried.get_json()
+    assert read(http, auth, retried.get_json()["id"])["send_count"] == (2 if resend else 1)
+    assert len(messages(simulator)) == (2 if resend else 1)
+    if resend:
+        assert retried.get_json()["id"] == vid
+
+
+def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
+        make_app, auth, simulator, redis_db):
+    from service.verification.store import Reservation
+
+    app = make_app(OTP_RESEND_COOLDOWN="0")
+    vid = start(app.test_client(), auth).get_json()["id"]
+    store = app.extensions["otp"].store
+    ph, now = store.phone_hash(PHONE), int(time.time() * 1000)
+    first_ref = redis_db.hget(store.verification_key(vid), "ref")
+    for later, ref in ((1000, "ref-two"), (2000, "ref-three")):  # two resends, unanswered
+        reserved = store.reserve_send(
+            client="acme", phone_hash=ph, seen_pointer=vid, new_id=store.new_id(ph),
+            now_ms=now + later, cooldown_ms=0, max_sends=5, expires_ms=now + 600_000,
+            fields={"ref": ref})
+        assert reserved.outcome == "resend"
+
+    def undo(ref):
+        return store.undo_send(client="acme", phone_hash=ph, seen_pointer=vid, reference=ref,
+                               reservation=Reservation("resend", vid))
+
+    assert undo("never-sent") == "gone"
+    assert undo("ref-two") == "superseded"  # the later send stands
+    assert undo("ref-two") == "gone"  # a second run finds nothing left
+    assert undo("ref-three") == "reverted"
+    state = redis_db.hgetall(store.verification_key(vid))
+    # the superseded send still counts toward OTP_MAX_SENDS (undo_send.lua); the token
+    # is the first send's again
+    assert (state["sends"], state["ref"]) == ("2", first_ref)

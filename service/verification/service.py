@@ -87,7 +87,7 @@ class VerificationService(Checks):
         costs = self.limits is not None and real
         trn = trn_base if self.notifier is not None and real else None
         ph = self.store.phone_hash(phone.e164)
-        self.take_backs.flush()  # this process's undos the store failed, before reserving
+        self.take_backs.flush(ph)  # undos for this phone the store failed, before reserving
         seen, reservation = self._reserve(client, phone, ph, request, mask, validity, trn)
 
         def undo():
@@ -118,14 +118,25 @@ class VerificationService(Checks):
                       verification=verification)
         return Started(verification, reservation.outcome == "created")
 
-    def _take_back(self, client, ph, reservation: Reservation, seen, trn) -> None:
+    def _take_back(self, client, ph, reservation: Reservation, seen, trn,
+                   reference: str = "") -> None:
         """Undo a reserved send that never went out; later, if the store fails now."""
         def undo():
             return self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
-                                        seen_pointer=seen,
+                                        seen_pointer=seen, reference=reference,
                                         trn=trn(reservation.verification_id) if trn else "")
 
-        self.take_backs.run(undo, until=int(reservation.state["expires"]) / 1000)
+        self.take_backs.run(undo, key=ph, until=int(reservation.state["expires"]) / 1000)
+
+    def _take_back_unanswered(self, client, ph, seen, fields: dict, new_id: str, trn) -> None:
+        """reserve_send.lua may have run with its answer lost (Redis timed out, or froze and
+        ran it later): take back what it may have reserved, a creation under ``new_id`` or a
+        resend under the new token reference. Each is a no-op if it never happened."""
+        state = {"sends": "1", "expires": str(fields["expires"])}
+        self._take_back(client, ph, Reservation("created", new_id, state=state), seen, trn)
+        if seen is not None:
+            self._take_back(client, ph, Reservation("resend", seen, state=state), seen, trn,
+                            reference=fields["ref"])
 
     def _options(self, request: StartRequest) -> tuple[str, int]:
         mask = request.code_mask or self.policy.code_mask
@@ -147,17 +158,20 @@ class VerificationService(Checks):
             now = now_ms(self.clock)
             new_id = self.store.new_id(ph)
             expires = now + validity * 60_000
+            fields = self._new_fields(client, phone, ph, request, mask, validity, now)
+            prior = None if seen is UNREAD else seen
             try:
                 reservation = self.store.reserve_send(
                     client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id,
                     now_ms=now, cooldown_ms=self.policy.resend_cooldown * 1000,
-                    max_sends=self.policy.max_sends, expires_ms=expires,
-                    fields=self._new_fields(client, phone, ph, request, mask, validity, now),
-                    trns=("", "") if trn is None else (
-                        trn(seen) if seen not in (None, UNREAD) else "", trn(new_id)))
+                    max_sends=self.policy.max_sends, expires_ms=expires, fields=fields,
+                    trns=("", "") if trn is None else (trn(prior) if prior else "",
+                                                       trn(new_id)))
             except Unreplicated as e:
-                self._take_back(client, ph, e.reservation, None if seen is UNREAD else seen,
-                                trn)
+                self._take_back(client, ph, e.reservation, prior, trn)
+                raise
+            except errors.StoreUnavailable:
+                self._take_back_unanswered(client, ph, prior, fields, new_id, trn)
                 raise
             if reservation.outcome != "retry":
                 break

@@ -231,16 +231,18 @@ class VerificationStore:
 
     @store_call
     def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
-                  seen_pointer: str | None, trn: str = "") -> str:
+                  seen_pointer: str | None, trn: str = "", reference: str = "") -> str:
         """Take back a reserved send that did not go out: ``removed`` (a creation),
         ``reverted`` (a resend), ``superseded`` (a later send was reserved meanwhile and
         stands; the failed one still counts toward the send budget) or ``gone`` (ended and
-        removed, or taken back already)."""
+        removed, or taken back already). ``reference``: a resend whose reservation answer
+        was lost, named by the token reference it was reserved under."""
         keys = [self.pointer_key(client, phone_hash),
                 self.verification_key(reservation.verification_id),
                 self.awaiting_delivery_key(phone_hash[:4])]
+        send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
-                int(reservation.state["sends"]) if reservation.state else 1]
+                send, reference]
         return self._scripts["undo_send"](keys=keys, args=args)
 
     @store_call
