@@ -101,6 +101,22 @@ def test_a_timed_out_check_on_the_last_attempt_ends_the_verification(make_app, a
     assert closed["verification_status"] == "max_attempts_reached"
 
 
+def test_a_claim_never_settled_is_settled_as_an_unknown_outcome(
+        make_app, auth, simulator, redis_db):
+    # a worker died (or a failover forgot the settlement) after the code went to the gateway
+    http = make_app(OTP_MAX_FAILURES_PER_PHONE="1").test_client()
+    vid = start(http, auth).get_json()["id"]
+    key = f"otp:{{{vid[3:7]}}}:v:{vid}"
+    redis_db.hset(key, "busy", int(time.time() * 1000) - 1)  # its hold has run out
+    refused = check(http, auth, last_code(simulator, PHONE), vid)
+    assert refused.status_code == 409 and refused.get_json()["code"] == "resend_required"
+    after = read(http, auth, vid)
+    assert after["status"] == "pending" and after["attempts_remaining"] == 4
+    assert gateway_calls(simulator).get("VerifyToken") is None
+    locked = check(http, auth, last_code(simulator, PHONE), vid)  # it counted as a failure
+    assert locked.status_code == 429 and locked.get_json()["reason"] == "phone_locked"
+
+
 @pytest.mark.parametrize(("spec", "status"), [
     ({"http_status": 500}, 502),
     ({"non_json": True}, 502),

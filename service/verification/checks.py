@@ -34,6 +34,10 @@ class Checks:
     """VerificationService's checks (a mixin: it uses the service's store, gateway, policy,
     phones, limits, clock, on_event, read and _test_code)."""
 
+    @property
+    def _lockout(self) -> tuple[int, int, int]:
+        return self.policy.max_failures_per_phone, FIRST_LOCK_MS, LONGEST_LOCK_MS
+
     def check(self, client: str, code: str, *, verification_id: str | None = None,
               phone: str | None = None) -> tuple[Verification, bool]:
         """Spend one attempt on ``code``; approve at most once."""
@@ -85,7 +89,8 @@ class Checks:
             decision, detail = self.store.claim_attempt(
                 verification.id, verification.phone_hash, client=verification.client,
                 now_ms=now_ms(self.clock), hold_ms=self.claim_hold_ms,
-                masked_phone=mask_phone(verification.phone), windows=windows)
+                masked_phone=mask_phone(verification.phone), lockout=self._lockout,
+                windows=windows)
             if decision == "claimed":
                 return
             if decision == "not_found":
@@ -128,8 +133,7 @@ class Checks:
         return self.store.settle_check(
             verification.id, verification.phone_hash, outcome=outcome,
             now_ms=now_ms(self.clock), masked_phone=mask_phone(verification.phone),
-            max_failures=self.policy.max_failures_per_phone, first_lock_ms=FIRST_LOCK_MS,
-            longest_lock_ms=LONGEST_LOCK_MS, token_reference=verification.token_reference)
+            lockout=self._lockout, token_reference=verification.token_reference)
 
     def _raise_if_closed(self, verification: Verification) -> None:
         if not verification.is_pending:

@@ -16,8 +16,8 @@ form once it has ended. Codes are never stored: the gateway generates and checks
 Failover (asynchronous replication can lose the last writes): a decision that is acted on
 outside Redis, a send reserved before the SMS goes out and a check claimed before the code
 goes to the gateway, is on a replica before it is acted on (WAIT). A claim that was never
-settled then survives a failover, and claim_attempt.lua ends its verification instead of
-asking the gateway again, which would approve a verified token for any code.
+settled then survives a failover, and claim_attempt.lua settles it as a check without an
+answer (its token is never asked again, which would approve a verified token for any code).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
 # Shared Lua functions, prepended to the scripts that use them.
-PRELUDES = {"claim_attempt": ("_moving_window",), "count_limits": ("_moving_window",),
+PRELUDES = {"claim_attempt": ("_moving_window", "_spend_attempt"),
+            "settle_check": ("_spend_attempt",), "count_limits": ("_moving_window",),
             "reserve_send": ("_kept_send",), "undo_send": ("_kept_send",),
             "record_delivery": ("_kept_send",)}
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
@@ -248,12 +249,14 @@ class VerificationStore:
     @store_call
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
                       now_ms: int, hold_ms: int, masked_phone: str,
+                      lockout: tuple[int, int, int],
                       windows: tuple = ()) -> tuple[str, list[str]]:
         """The decision and its details; ``windows`` are the phone's check limit as
-        (key, amount, window ms), counted only by a claim."""
+        (key, amount, window ms), counted only by a claim; ``lockout`` as for
+        :meth:`settle_check`, for a claim found never settled."""
         keys = [self.verification_key(verification_id), self.failure_key(phone_hash),
                 *(key for key, _, _ in windows)]
-        args = [now_ms, client, hold_ms, masked_phone,
+        args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._decide("claim_attempt", keys, args, ("claimed",))
         if not replicated:
@@ -263,13 +266,13 @@ class VerificationStore:
 
     @store_call
     def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,
-                     now_ms: int, masked_phone: str, max_failures: int, first_lock_ms: int,
-                     longest_lock_ms: int, token_reference: str) -> tuple[str, dict[str, str]]:
-        """The decision taken and the verification's fields after it; ``token_reference``
-        is the token the check asked about (spent when the outcome is unknown)."""
+                     now_ms: int, masked_phone: str, lockout: tuple[int, int, int],
+                     token_reference: str) -> tuple[str, dict[str, str]]:
+        """The decision taken and the verification's fields after it. ``lockout``: failures
+        before the phone locks, the first and the longest lock (ms); ``token_reference``:
+        the token the check asked about (spent when the outcome is unknown)."""
         keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
-        args = [now_ms, outcome, masked_phone, max_failures, first_lock_ms, longest_lock_ms,
-                FAILURE_MEMORY_MS, token_reference]
+        args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
         answer = self._scripts["settle_check"](keys=keys, args=args)
         return answer[0], dict(zip(answer[1::2], answer[2::2], strict=True))
 
