@@ -28,7 +28,6 @@ from service.verification.upstream import problem_for
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Policy:
     code_mask: str
