@@ -308,3 +308,33 @@ def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
     # the superseded send still counts toward OTP_MAX_SENDS (undo_send.lua); the token
     # is the first send's again
     assert (state["sends"], state["ref"]) == ("2", first_ref)
+
+
+def test_kept_undos_are_retried_per_phone_until_the_store_answers_or_they_expire():
+    from service.errors import StoreUnavailable
+    from service.verification.take_backs import TakeBacks
+
+    now = [1000.0]
+    ran: list[str] = []
+    store_up = threading.Event()
+
+    def undo(name):
+        def run():
+            ran.append(name)
+            if not store_up.is_set():
+                raise StoreUnavailable("down")
+        return run
+
+    take_backs = TakeBacks(clock=lambda: now[0], first_pause=60, longest_pause=60)
+    for name, key, until in (("a1", "a", 2000), ("b1", "b", 2000), ("a2", "a", 1500)):
+        take_backs.run(undo(name), key=key, until=until)
+    assert take_backs.kept == 3 and ran == ["a1", "b1", "a2"]
+    ran.clear()
+    assert take_backs.flush("a") is False
+    assert ran == ["a1"]  # stopped at the first failure: the store is still down
+    store_up.set()
+    now[0] = 1600.0  # a2's verification has expired meanwhile
+    ran.clear()
+    assert take_backs.flush("a") is True and ran == ["a1"]
+    assert take_backs.kept == 1  # b's undo waits for its own phone or the background
+    assert take_backs.flush() is True and ran == ["a1", "b1"] and take_backs.kept == 0
