@@ -1,8 +1,8 @@
 """Checking a code: the claim, the gateway's answer, the settlement. No Flask here.
 
 At most one VerifyToken per verification is in flight (claim_attempt.lua), because the
-gateway re-approves a verified token for any code (REFERENCE.md §7.2); a check whose
-answer never arrives is settled as if the gateway had decided (settle_check.lua).
+gateway re-approves a verified token for any code; a check whose answer never arrives is
+settled as if the gateway had decided (settle_check.lua).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 -- Records what the gateway said about a claimed check: approve once, or spend one attempt
 -- and count one consecutive failure for the phone (locking it with a growing wait).  A
 -- check whose answer never arrived ('unknown': the gateway may have verified the token,
--- and a verified token answers OK for any code, REFERENCE.md §7.2) is spent like a wrong
--- one, and its token is marked spent: claim_attempt.lua refuses every further check until a
--- resend brings a new token reference.  Only a check that surely never reached the gateway
--- ('error') releases the claim with nothing spent.
+-- and a verified token answers OK for any code) is spent like a wrong one, and its token
+-- is marked spent: claim_attempt.lua refuses every further check until a resend brings a
+-- new token reference.  Only a check that surely never reached the gateway ('error')
+-- releases the claim with nothing spent.
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
 -- ARGV[1] now (ms)  ARGV[2] 'valid' | 'wrong' | 'unknown' | 'error'  ARGV[3] masked phone
 -- ARGV[4..7] the lockout (_spend_attempt.lua)
