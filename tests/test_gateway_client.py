@@ -523,9 +523,10 @@ def test_a_refused_connection_is_retried_connect_retries_times_then_unavailable(
     fail(gateway, "SendTokenSMS", requests.ConnectionError("Connection refused"))
 
     with AspsmsClient(BASE, USERKEY, PASSWORD, connect_retries=retries, backoff=0) as client:
-        with pytest.raises(GatewayUnavailable):
+        with pytest.raises(GatewayUnavailable) as raised:
             client.send_token_sms(PHONE, token_reference="r")
 
+    assert raised.value.reached is False
     assert len(gateway.calls) == 1 + retries
 
 
@@ -546,6 +547,7 @@ def test_a_connect_timeout_is_retried_and_then_raised_with_a_known_outcome(gatew
         client.send_token_sms(PHONE, token_reference="r")
 
     assert raised.value.outcome_unknown is False
+    assert raised.value.reached is False  # a check may release its claim unspent
     assert len(gateway.calls) == 3
 
 
@@ -579,6 +581,7 @@ def test_a_lost_answer_is_never_retried_and_is_outcome_unknown_only_on_sends(
         call(client)
 
     assert raised.value.outcome_unknown is unknown
+    assert raised.value.reached is True  # the gateway may have acted, on a check too
     assert len(gateway.calls) == 1
 
 

@@ -10,6 +10,7 @@ import pytest
 from redis.connection import AbstractConnection
 
 from tests.conftest import last_code
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -112,3 +113,41 @@ def test_flask_limiters_before_request_pass_stays_when_a_limit_needs_it(make_app
     monkeypatch.setattr(limiter.limit_manager, "_application_limits", [["declared"]])
     skip_request_level_pass(app)
     assert limiter._check_request_limit in app.before_request_funcs[None]
+
+
+def test_checks_queued_behind_a_slow_check_poll_redis_a_bounded_number_of_times(
+        make_app, simulator, auth, round_trips):
+    # 50 checks wait for one the gateway takes 2 s to answer (under CLAIM_WAIT_SECONDS, so
+    # they are decided, not refused as check_in_progress)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers import sim
+
+    app = make_app(ASPSMS_TIMEOUT="5", OTP_LIMIT_PER_CLIENT="1000 per minute",
+                   OTP_LIMIT_CHECK_PER_PHONE="1000 per hour")
+    vid = app.test_client().post("/otp/start", json={"phone": "+41791110950"},
+                                 headers=auth).get_json()["id"]
+    wrong = "".join(str((int(c) + 1) % 10) for c in last_code(simulator, "+41791110950"))
+    sim(simulator, "POST", "/_sim/faults",
+        json={"delay": 2.0, "endpoints": ["VerifyToken"], "count": 1})
+
+    def check():
+        return app.test_client().post("/otp/check", json={"id": vid, "code": wrong},
+                                      headers=auth)
+
+    with ThreadPoolExecutor(51) as pool:
+        slow = pool.submit(check)
+        wait_for(lambda: sim(simulator, "GET", "/_sim/stats")["calls"]["VerifyToken"])
+        round_trips.clear()
+        queued = list(pool.map(lambda _: check(), range(50)))
+        waited = list(round_trips)
+    assert slow.result().status_code == 200
+    # four spend the attempts left, the others find it ended (or, on a loaded machine,
+    # give up waiting)
+    assert {a.status_code for a in queued} == {200, 409}
+    assert sum(a.status_code == 200 for a in queued) <= 4
+    assert {a.get_json()["code"] for a in queued if a.status_code == 409} <= {
+        "verification_closed", "check_in_progress"}
+    # per check: its client limit, the read, a settlement or none, and its claim polls
+    # (about a dozen when it waits the whole CLAIM_WAIT_SECONDS; ~200 each at a fixed 10 ms)
+    assert len(waited) <= 50 * (3 + 16), Counter(waited)

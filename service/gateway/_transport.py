@@ -163,6 +163,7 @@ def _not_connected(endpoint: str, failure: requests.ConnectionError | None) -> G
             f"{endpoint}: connecting to the gateway timed out",
             endpoint=endpoint,
             outcome_unknown=False,
+            reached=False,
         )
     return GatewayUnavailable(f"{endpoint}: gateway unreachable", endpoint=endpoint)
 

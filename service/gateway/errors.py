@@ -6,7 +6,20 @@ No message is ever built from a request body, so credentials cannot leak into on
 
 
 class GatewayError(Exception):
-    """The gateway refused a call or could not be asked."""
+    """The gateway refused a call or could not be asked.
+
+    ``reached`` is False only when the request surely never left this process (no
+    connection could be made); otherwise the gateway may have acted on it.
+    """
+
+    reached = True
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Whether the gateway may have carried the call out (verified a token, texted
+        someone) although it did not answer success: True unless the request never left,
+        or the gateway answered a status that says it did nothing."""
+        return self.reached and self.status_code not in NOTHING_DONE
 
     def __init__(
         self,
@@ -57,6 +70,8 @@ class UnknownStatus(GatewayError):
 class GatewayUnavailable(GatewayTemporaryError):
     """No connection could be made, even after the connect retries."""
 
+    reached = False
+
 
 class GatewayTimeout(GatewayError):
     """No answer in time.
@@ -65,9 +80,11 @@ class GatewayTimeout(GatewayError):
     someone: the SMS may have gone out, so sending again could text the person twice.
     """
 
-    def __init__(self, message: str, *, endpoint: str, outcome_unknown: bool) -> None:
+    def __init__(self, message: str, *, endpoint: str, outcome_unknown: bool,
+                 reached: bool = True) -> None:
         super().__init__(message, endpoint=endpoint)
         self.outcome_unknown = outcome_unknown
+        self.reached = reached  # False for a connect timeout
 
 
 class GatewayProtocolError(GatewayError):
@@ -129,6 +146,12 @@ STATUS_CODES: dict[str, tuple[str, type[GatewayError] | None]] = {
     # answer "1", so 39 is surfaced as-is rather than guessed at.
     "39": ("security token already authorized", UnknownStatus),
 }
+
+
+# Statuses after which the gateway has surely done nothing: it refused the credentials or
+# the balance, or could not reach its own back end. 6 (time-out), 7 (transmission error) and
+# statuses without a documented meaning leave the outcome open.
+NOTHING_DONE = frozenset({"2", "3", "5", "8", "9", "24", "25"})
 
 
 def error_for(endpoint: str, code: str, info: str | None) -> GatewayError:

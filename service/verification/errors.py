@@ -47,6 +47,10 @@ class CheckInProgress(ServiceError):
     status, code, title = 409, "check_in_progress", "Another check is in progress"
 
 
+class ResendRequired(ServiceError):
+    status, code, title = 409, "resend_required", "A new code must be sent first"
+
+
 class SmsDisabled(ServiceError):
     status, code, title = 503, "sms_disabled", "Sending SMS is disabled"
 

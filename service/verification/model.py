@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+
+def now_ms(clock: Callable[[], float]) -> int:
+    return int(clock() * 1000)
 
 
 def rfc3339(ms: int | None) -> str | None:

@@ -1,4 +1,4 @@
-"""The verification domain: start, check, read and cancel. No Flask here.
+"""The verification domain: start, check (checks.py), read and cancel. No Flask here.
 
 Single use, attempt counting and expiry live in this service, not in the gateway (which has
 no attempt limit and re-approves a verified token for any code, docs/gateway.md §7.2). Every
@@ -7,7 +7,6 @@ decision that must be atomic is one Lua script of :mod:`service.verification.sto
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import time
@@ -15,20 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.gateway import AspsmsClient, GatewayError, TokenNotFound
+from service.gateway import AspsmsClient, GatewayError, GatewayTimeout
 from service.verification import errors, messages
-from service.verification.codes import matches_mask, normalise_input, validate_mask
+from service.verification.checks import Checks
+from service.verification.codes import validate_mask
 from service.verification.delivery import trn_base
-from service.verification.model import Verification
+from service.verification.model import Verification, now_ms
 from service.verification.phones import Phone, PhonePolicy, mask_phone
-from service.verification.store import UNREAD, Reservation, VerificationStore
+from service.verification.store import UNREAD, Reservation, Unreplicated, VerificationStore
+from service.verification.take_backs import TakeBacks
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
-
-CLAIM_WAIT_SECONDS = 3.0
-FIRST_LOCK_MS = 60_000
-LONGEST_LOCK_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -61,11 +58,7 @@ class Started:
     created: bool
 
 
-def _now_ms(clock: Callable[[], float]) -> int:
-    return int(clock() * 1000)
-
-
-class VerificationService:
+class VerificationService(Checks):
     def __init__(self, *, store: VerificationStore, gateway: AspsmsClient, policy: Policy,
                  phones: PhonePolicy, notifier=None, clock: Callable[[], float] = time.time,
                  on_event: Callable[..., None] | None = None, claim_hold_seconds: float = 35,
@@ -77,6 +70,7 @@ class VerificationService:
         self.notifier = notifier
         self.clock = clock
         self.limits = limits  # service.verification.budgets.PhoneLimits, or None: unlimited
+        self.take_backs = TakeBacks(clock=clock)
         self.on_event = on_event or (lambda *args, **kwargs: None)
         # a claim outlives the longest gateway call (timeout, two connect retries)
         self.claim_hold_ms = int(claim_hold_seconds * 1000)
@@ -92,12 +86,11 @@ class VerificationService:
         costs = self.limits is not None and real
         trn = trn_base if self.notifier is not None and real else None
         ph = self.store.phone_hash(phone.e164)
+        self.take_backs.flush(ph)  # undos for this phone the store failed, before reserving
         seen, reservation = self._reserve(client, phone, ph, request, mask, validity, trn)
 
         def undo():
-            self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
-                                 seen_pointer=seen,
-                                 trn=trn(reservation.verification_id) if trn else "")
+            self._take_back(client, ph, reservation, seen, trn)
 
         if costs:
             try:  # counted after the reservation, so only sends count (a breaker too)
@@ -109,12 +102,40 @@ class VerificationService:
         try:
             self._deliver(verification)
         except GatewayError as e:
-            undo()
+            # A send without an answer may have texted the code and been charged, so it
+            # stands as sent: it counts toward OTP_MAX_SENDS (its limits and budgets are
+            # counted already), the verification stays pending, a resend awaits the cooldown.
+            unknown = isinstance(e, GatewayTimeout) and e.outcome_unknown
+            if not unknown:
+                undo()
             self.on_event("send_failed", country=phone.country)
-            raise problem_for(e, verification_id=verification.id) from e
+            problem = problem_for(e, verification_id=verification.id)
+            if unknown:
+                problem.extensions["verification_id"] = verification.id
+            raise problem from e
         self.on_event("sent", country=phone.country, test=verification.test,
                       verification=verification)
         return Started(verification, reservation.outcome == "created")
+
+    def _take_back(self, client, ph, reservation: Reservation, seen, trn,
+                   reference: str = "") -> None:
+        """Undo a reserved send that never went out; later, if the store fails now."""
+        def undo():
+            return self.store.undo_send(client=client, phone_hash=ph, reservation=reservation,
+                                        seen_pointer=seen, reference=reference,
+                                        trn=trn(reservation.verification_id) if trn else "")
+
+        self.take_backs.run(undo, key=ph, until=int(reservation.state["expires"]) / 1000)
+
+    def _take_back_unanswered(self, client, ph, seen, fields: dict, new_id: str, trn) -> None:
+        """reserve_send.lua may have run with its answer lost (Redis timed out, or froze and
+        ran it later): take back what it may have reserved, a creation under ``new_id`` or a
+        resend under the new token reference. Each is a no-op if it never happened."""
+        state = {"sends": "1", "expires": str(fields["expires"])}
+        self._take_back(client, ph, Reservation("created", new_id, state=state), seen, trn)
+        if seen is not None:
+            self._take_back(client, ph, Reservation("resend", seen, state=state), seen, trn,
+                            reference=fields["ref"])
 
     def _options(self, request: StartRequest) -> tuple[str, int]:
         mask = request.code_mask or self.policy.code_mask
@@ -133,16 +154,24 @@ class VerificationService:
         """The reservation; ``trn`` names a send that will await its delivery status."""
         seen = UNREAD  # most starts are a phone's first: the script reads the pointer
         for _ in range(5):
-            now = _now_ms(self.clock)
+            now = now_ms(self.clock)
             new_id = self.store.new_id(ph)
             expires = now + validity * 60_000
-            reservation = self.store.reserve_send(
-                client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id, now_ms=now,
-                cooldown_ms=self.policy.resend_cooldown * 1000,
-                max_sends=self.policy.max_sends, expires_ms=expires,
-                fields=self._new_fields(client, phone, ph, request, mask, validity, now),
-                trns=("", "") if trn is None else (
-                    trn(seen) if seen not in (None, UNREAD) else "", trn(new_id)))
+            fields = self._new_fields(client, phone, ph, request, mask, validity, now)
+            prior = None if seen is UNREAD else seen
+            try:
+                reservation = self.store.reserve_send(
+                    client=client, phone_hash=ph, seen_pointer=seen, new_id=new_id,
+                    now_ms=now, cooldown_ms=self.policy.resend_cooldown * 1000,
+                    max_sends=self.policy.max_sends, expires_ms=expires, fields=fields,
+                    trns=("", "") if trn is None else (trn(prior) if prior else "",
+                                                       trn(new_id)))
+            except Unreplicated as e:
+                self._take_back(client, ph, e.reservation, prior, trn)
+                raise
+            except errors.StoreUnavailable:
+                self._take_back_unanswered(client, ph, prior, fields, new_id, trn)
+                raise
             if reservation.outcome != "retry":
                 break
             seen = reservation.verification_id  # the pointer as the script found it
@@ -198,99 +227,6 @@ class VerificationService:
             **urls,
         )
 
-    # -- check ---------------------------------------------------------------------------
-    def check(self, client: str, code: str, *, verification_id: str | None = None,
-              phone: str | None = None) -> tuple[Verification, bool]:
-        """Spend one attempt on ``code``; approve at most once."""
-        verification = self._find_for_check(client, verification_id, phone)
-        self._raise_if_closed(verification)
-        form = self._code_form(verification)
-        typed = normalise_input(code, form)
-        if not matches_mask(typed, form):
-            raise errors.InvalidCode("The code does not have the form of the codes we send.")
-        self._claim(verification)
-        try:
-            valid = self._ask_gateway(verification, typed)
-        except GatewayError as e:
-            self._settle(verification, "error")
-            raise problem_for(e) from e
-        decision, state = self._settle(verification, "valid" if valid else "wrong")
-        settled = Verification.from_hash(verification.id, state)
-        if decision == "unchanged":
-            self._raise_if_closed(settled)
-        self.on_event("checked", verification=settled, valid=decision == "approved")
-        return settled, decision == "approved"
-
-    def _find_for_check(self, client, verification_id, phone) -> Verification:
-        if verification_id is None:
-            parsed = self.phones.parse(phone)
-            verification_id = self.store.pointer(client, self.store.phone_hash(parsed.e164))
-            if verification_id is None:
-                raise errors.VerificationNotFound("No verification for this phone number.")
-        return self.read(client, verification_id)
-
-    def _code_form(self, verification: Verification) -> str:
-        """The mask the right code follows. A test number's code is the configured one,
-        whatever mask its verification was started with, so only its length is a form."""
-        expected = self._test_code(verification.phone) if verification.test else None
-        return verification.mask if expected is None else "N" * len(expected)
-
-    def _claim(self, verification: Verification) -> None:
-        windows = () if self.limits is None else self.limits.check_windows(
-            verification.phone_hash)
-        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
-        while True:
-            decision, detail = self.store.claim_attempt(
-                verification.id, verification.phone_hash, client=verification.client,
-                now_ms=_now_ms(self.clock), hold_ms=self.claim_hold_ms,
-                masked_phone=mask_phone(verification.phone), windows=windows)
-            if decision == "claimed":
-                return
-            if decision == "not_found":
-                raise errors.VerificationNotFound("No such verification.")
-            if decision == "closed":
-                raise self._closed(detail[0])
-            if decision == "locked":
-                self.on_event("phone_locked")
-                raise errors.RateLimited("Too many wrong codes for this phone number.",
-                                         int(detail[0]) / 1000, "phone_locked")
-            if decision == "limited":
-                self.limits.refuse_check(int(detail[0]), int(detail[1]))
-            if time.monotonic() >= deadline:
-                raise errors.CheckInProgress("Another check of this verification is running.",
-                                             headers={"Retry-After": "1"})
-            time.sleep(0.01)
-
-    def _ask_gateway(self, verification: Verification, typed: str) -> bool:
-        expected = self._test_code(verification.phone) if verification.test else None
-        if verification.test:
-            if expected is None:
-                return False
-            if not verification.case_sensitive:
-                typed, expected = typed.upper(), expected.upper()
-            return hmac.compare_digest(typed.encode(), expected.encode())
-        try:
-            return self.gateway.verify_token(verification.phone, verification.token_reference,
-                                             typed)
-        except TokenNotFound:
-            return False  # replaced or expired at the gateway: the code cannot be right
-
-    def _settle(self, verification: Verification, outcome: str):
-        return self.store.settle_check(
-            verification.id, verification.phone_hash, outcome=outcome,
-            now_ms=_now_ms(self.clock), masked_phone=mask_phone(verification.phone),
-            max_failures=self.policy.max_failures_per_phone, first_lock_ms=FIRST_LOCK_MS,
-            longest_lock_ms=LONGEST_LOCK_MS)
-
-    def _raise_if_closed(self, verification: Verification) -> None:
-        if not verification.is_pending:
-            raise self._closed(verification.status)
-
-    @staticmethod
-    def _closed(status: str) -> errors.VerificationClosed:
-        return errors.VerificationClosed(f"The verification has ended ({status}).",
-                                         verification_status=status)
-
     # -- read and cancel -----------------------------------------------------------------
     def read(self, client: str, verification_id: str | None) -> Verification:
         """The verification, ended as expired when its time is up."""
@@ -298,7 +234,7 @@ class VerificationService:
         if data is None or data.get("client") != client:
             raise errors.VerificationNotFound("No such verification.")
         verification = Verification.from_hash(verification_id, data)
-        if verification.is_pending and verification.expires_ms <= _now_ms(self.clock):
+        if verification.is_pending and verification.expires_ms <= now_ms(self.clock):
             self._end(verification, "expired")
             return self.read(client, verification_id)
         return verification
@@ -312,7 +248,7 @@ class VerificationService:
 
     def _end(self, verification: Verification, status: str) -> tuple[str, str]:
         decision, detail = self.store.end_pending(
-            verification.id, client=verification.client, now_ms=_now_ms(self.clock),
+            verification.id, client=verification.client, now_ms=now_ms(self.clock),
             status=status, masked_phone=mask_phone(verification.phone))
         if decision == "not_found":
             raise errors.VerificationNotFound("No such verification.")

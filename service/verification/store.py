@@ -16,8 +16,8 @@ form once it has ended. Codes are never stored: the gateway generates and checks
 Failover (asynchronous replication can lose the last writes): a decision that is acted on
 outside Redis, a send reserved before the SMS goes out and a check claimed before the code
 goes to the gateway, is on a replica before it is acted on (WAIT). A claim that was never
-settled then survives a failover, and claim_attempt.lua ends its verification instead of
-asking the gateway again, which would approve a verified token for any code.
+settled then survives a failover, and claim_attempt.lua settles it as a check without an
+answer (its token is never asked again, which would approve a verified token for any code).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
 # Shared Lua functions, prepended to the scripts that use them.
-PRELUDES = {"claim_attempt": ("_moving_window",), "count_limits": ("_moving_window",),
+PRELUDES = {"claim_attempt": ("_moving_window", "_spend_attempt"),
+            "settle_check": ("_spend_attempt",), "count_limits": ("_moving_window",),
             "reserve_send": ("_kept_send",), "undo_send": ("_kept_send",),
             "record_delivery": ("_kept_send",)}
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
@@ -85,6 +86,14 @@ def store_call(method):
             raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
 
     return wrapper
+
+
+class Unreplicated(StoreUnavailable):
+    """No replica confirmed a send's reservation: the caller takes it back, sends nothing."""
+
+    def __init__(self, reservation: Reservation):
+        super().__init__("No replica confirmed the send; nothing was sent.")
+        self.reservation = reservation
 
 
 @dataclass(frozen=True)
@@ -209,7 +218,8 @@ class VerificationStore:
         ]
         flat = [item for pair in fields.items() for item in pair]
         args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
-                expires_ms, *trns, PENDING_HORIZON_MS, *flat]
+                expires_ms, *trns, PENDING_HORIZON_MS,
+                fields.get("ref") or secrets.token_hex(16), *flat]
         answer, replicated = self._decide("reserve_send", keys, args, ("created", "resend"))
         outcome = answer[0]
         if outcome in ("cooldown", "max_sends"):
@@ -219,35 +229,36 @@ class VerificationStore:
         state = dict(zip(answer[2::2], answer[3::2], strict=True))
         reservation = Reservation(outcome, answer[1], state=state)
         if not replicated:
-            self.undo_send(client=client, phone_hash=phone_hash, reservation=reservation,
-                           seen_pointer=seen_pointer if read else None,
-                           trn=trns[1] if outcome == "created" else trns[0])
-            raise StoreUnavailable("No replica confirmed the send; nothing was sent.")
+            raise Unreplicated(reservation)
         return reservation
 
     @store_call
     def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
-                  seen_pointer: str | None, trn: str = "") -> str:
+                  seen_pointer: str | None, trn: str = "", reference: str = "") -> str:
         """Take back a reserved send that did not go out: ``removed`` (a creation),
         ``reverted`` (a resend), ``superseded`` (a later send was reserved meanwhile and
         stands; the failed one still counts toward the send budget) or ``gone`` (ended and
-        removed, or taken back already)."""
+        removed, or taken back already). ``reference``: a resend whose reservation answer
+        was lost, named by the token reference it was reserved under."""
         keys = [self.pointer_key(client, phone_hash),
                 self.verification_key(reservation.verification_id),
                 self.awaiting_delivery_key(phone_hash[:4])]
+        send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
-                int(reservation.state["sends"]) if reservation.state else 1]
+                send, reference]
         return self._scripts["undo_send"](keys=keys, args=args)
 
     @store_call
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
                       now_ms: int, hold_ms: int, masked_phone: str,
+                      lockout: tuple[int, int, int],
                       windows: tuple = ()) -> tuple[str, list[str]]:
         """The decision and its details; ``windows`` are the phone's check limit as
-        (key, amount, window ms), counted only by a claim."""
+        (key, amount, window ms), counted only by a claim; ``lockout`` as for
+        :meth:`settle_check`, for a claim found never settled."""
         keys = [self.verification_key(verification_id), self.failure_key(phone_hash),
                 *(key for key, _, _ in windows)]
-        args = [now_ms, client, hold_ms, masked_phone,
+        args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._decide("claim_attempt", keys, args, ("claimed",))
         if not replicated:
@@ -257,12 +268,13 @@ class VerificationStore:
 
     @store_call
     def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,
-                     now_ms: int, masked_phone: str, max_failures: int, first_lock_ms: int,
-                     longest_lock_ms: int) -> tuple[str, dict[str, str]]:
-        """The decision taken and the verification's fields after it."""
+                     now_ms: int, masked_phone: str, lockout: tuple[int, int, int],
+                     token_reference: str) -> tuple[str, dict[str, str]]:
+        """The decision taken and the verification's fields after it. ``lockout``: failures
+        before the phone locks, the first and the longest lock (ms); ``token_reference``:
+        the token the check asked about (spent when the outcome is unknown)."""
         keys = [self.verification_key(verification_id), self.failure_key(phone_hash)]
-        args = [now_ms, outcome, masked_phone, max_failures, first_lock_ms, longest_lock_ms,
-                FAILURE_MEMORY_MS]
+        args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
         answer = self._scripts["settle_check"](keys=keys, args=args)
         return answer[0], dict(zip(answer[1::2], answer[2::2], strict=True))
 

@@ -3,7 +3,7 @@
 -- sends fail, and record_delivery.lua can keep reports on the send before it meanwhile.
 -- Prepended to reserve_send.lua, undo_send.lua and record_delivery.lua (store.PRELUDES).
 local KEPT = {'next_resend', 'expires', 'delivery', 'delivery_send', 'delivery_reason',
-  'delivery_reason_text', 'delivery_at'}
+  'delivery_reason_text', 'delivery_at', 'ref'}
 
 -- the field names of send number `send`'s kept state, in KEPT's order
 local function kept_names(send)

@@ -1,17 +1,18 @@
 -- Decides whether a check may go to the gateway now.  At most one check per verification
 -- is in flight (the gateway approves ANY code once a token was verified, docs/gateway.md §7.2),
 -- a locked phone answers the same whatever the code, and only a claimed check counts against
--- the phone's check limit.  A claim left from a check whose outcome is unknown ends the
--- verification (fail closed).
+-- the phone's check limit.  A token whose check had no answer is never checked again (fail
+-- closed): the verification waits for a resend, which brings a new token.  That is marked by
+-- settle_check.lua, or here for a claim that was never settled (its answer was lost).
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
 -- KEYS[3..] the moving windows (_moving_window.lua) of the phone's check limit, if any
 -- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
 -- ARGV[4] the masked phone, written when the verification ends here
--- ARGV[5..] per window: amount, window (ms)
+-- ARGV[5..8] the lockout (_spend_attempt.lua)   ARGV[9..] per window: amount, window (ms)
 -- Answers {'claimed'}, {'not_found'}, {'closed', status}, {'locked', wait ms},
--- {'busy', wait ms} or {'limited', window index, wait ms}.
+-- {'busy', wait ms}, {'resend_required'} or {'limited', window index, wait ms}.
 local now = tonumber(ARGV[1])
-local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy')
+local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy', 'ref', 'spent_ref')
 if not v[1] or v[1] ~= ARGV[2] then
   return {'not_found'}
 end
@@ -33,20 +34,27 @@ end
 if busy > 0 then
   -- a claim never settled: its code reached the gateway and the answer was lost (a crash,
   -- or a failover that forgot the settlement).  If it was right, the token is verified and
-  -- the gateway would now approve any code, so this verification must not be checked again.
-  redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
+  -- the gateway would now approve any code: settled as settle_check.lua settles 'unknown'.
   redis.call('HDEL', KEYS[1], 'busy')
-  return {'closed', 'expired'}
+  redis.call('HSET', KEYS[1], 'spent_ref', v[5])
+  local lockout = {ARGV[5], ARGV[6], ARGV[7], ARGV[8]}
+  if spend_attempt(KEYS[1], KEYS[2], ARGV[1], ARGV[4], lockout) <= 0 then
+    return {'closed', 'max_attempts_reached'}
+  end
+  return {'resend_required'}
+end
+if v[6] == v[5] then
+  return {'resend_required'}
 end
 for i = 3, #KEYS do
-  local at = 5 + (i - 3) * 2
+  local at = 9 + (i - 3) * 2
   local wait = window_wait(KEYS[i], tonumber(ARGV[at]), tonumber(ARGV[at + 1]), now)
   if wait > 0 then
     return {'limited', i - 2, string.format('%d', wait)}
   end
 end
 for i = 3, #KEYS do
-  local at = 5 + (i - 3) * 2
+  local at = 9 + (i - 3) * 2
   window_count(KEYS[i], tonumber(ARGV[at]), tonumber(ARGV[at + 1]), now)
 end
 redis.call('HSET', KEYS[1], 'busy', string.format('%d', now + tonumber(ARGV[3])))

@@ -14,8 +14,10 @@
 -- ARGV[7] new verification's expiry (ms)
 -- ARGV[8], ARGV[9] the TRN, less its 'x<send>', of the verification behind the pointer and
 --         of a new one ('': the send is not tracked, e.g. a test number)
--- ARGV[10] how long (ms) a send may await its status   ARGV[11..] the new verification's
---         fields as name, value pairs
+-- ARGV[10] how long (ms) a send may await its status
+-- ARGV[11] a new token reference: each send goes out under its own, so a resend never
+--         meets a token the gateway may have verified already (settle_check.lua)
+-- ARGV[12..] the new verification's fields as name, value pairs
 -- Answers the decision, and for a send the verification's fields (HGETALL order); 'retry'
 -- with the pointer's value when the caller's differs (call again with that verification).
 local function with_state(answer, key)
@@ -52,14 +54,14 @@ if pointer ~= '' then
     -- what this send replaces, kept for undo_send.lua (_kept_send.lua)
     local old = redis.call('HMGET', KEYS[2], unpack(KEPT))
     -- the fields written at creation describe the first send
-    local defaults = {'', '', 'submitted', tostring(sends), '', '', ''}
+    local defaults = {'', '', 'submitted', tostring(sends), '', '', '', ''}
     for i = 1, #KEPT do old[i] = old[i] or defaults[i] end
     redis.call('HSET', KEYS[2], unpack(paired(kept_names(sends + 1), old)))
     redis.call('HSET', KEYS[2], 'sends', sends + 1, 'next_resend', string.format('%d', next_resend),
       'expires', string.format('%d', expires),
       -- a new send's delivery starts over (record_delivery.lua orders reports by send)
       'delivery', 'submitted', 'delivery_send', sends + 1, 'delivery_reason', '',
-      'delivery_reason_text', '', 'delivery_at', '')
+      'delivery_reason_text', '', 'delivery_at', '', 'ref', ARGV[11])
     local until_ms = string.format('%d', expires + tonumber(ARGV[4]))
     redis.call('PEXPIREAT', KEYS[2], until_ms)
     redis.call('PEXPIREAT', KEYS[1], until_ms)
@@ -69,7 +71,7 @@ if pointer ~= '' then
     return with_state({'resend', pointer}, KEYS[2])
   end
 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 11, #ARGV))
+redis.call('HSET', KEYS[3], unpack(ARGV, 12, #ARGV))
 local until_ms = string.format('%d', tonumber(ARGV[7]) + tonumber(ARGV[4]))
 redis.call('PEXPIREAT', KEYS[3], until_ms)
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', until_ms)

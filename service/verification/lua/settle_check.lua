@@ -1,10 +1,14 @@
 -- Records what the gateway said about a claimed check: approve once, or spend one attempt
--- and count one consecutive failure for the phone (locking it with a growing wait), or,
--- when the gateway could not answer, release the claim with nothing spent.
+-- and count one consecutive failure for the phone (locking it with a growing wait).  A
+-- check whose answer never arrived ('unknown': the gateway may have verified the token,
+-- and a verified token answers OK for any code) is spent like a wrong one, and its token
+-- is marked spent: claim_attempt.lua refuses every further check until a resend brings a
+-- new token reference.  Only a check that surely never reached the gateway ('error')
+-- releases the claim with nothing spent.
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
--- ARGV[1] now (ms)  ARGV[2] 'valid' | 'wrong' | 'error'  ARGV[3] masked phone
--- ARGV[4] failures before lock  ARGV[5] first lock (ms)  ARGV[6] longest lock (ms)
--- ARGV[7] failure record lifetime (ms)
+-- ARGV[1] now (ms)  ARGV[2] 'valid' | 'wrong' | 'unknown' | 'error'  ARGV[3] masked phone
+-- ARGV[4..7] the lockout (_spend_attempt.lua)
+-- ARGV[8] the token reference the check asked about
 -- Answers the decision followed by the verification's fields (HGETALL order).
 local now = ARGV[1]
 local outcome = ARGV[2]
@@ -23,15 +27,8 @@ if outcome == 'valid' then
   redis.call('DEL', KEYS[2])
   return answer('approved')
 end
-local left = redis.call('HINCRBY', KEYS[1], 'attempts', -1)
-if left <= 0 then
-  redis.call('HSET', KEYS[1], 'status', 'max_attempts_reached', 'ended', now, 'phone', ARGV[3])
+if outcome == 'unknown' then
+  redis.call('HSET', KEYS[1], 'spent_ref', ARGV[8])
 end
-local failures = redis.call('HINCRBY', KEYS[2], 'count', 1)
-local limit = tonumber(ARGV[4])
-if failures >= limit then
-  local wait = math.min(tonumber(ARGV[5]) * (2 ^ (failures - limit)), tonumber(ARGV[6]))
-  redis.call('HSET', KEYS[2], 'locked_until', string.format('%d', tonumber(now) + wait))
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-return answer('wrong')
+spend_attempt(KEYS[1], KEYS[2], now, ARGV[3], {ARGV[4], ARGV[5], ARGV[6], ARGV[7]})
+return answer(outcome)

@@ -4,18 +4,34 @@
 -- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
--- ARGV[5] the number of the send that failed (1 for a creation)
+-- ARGV[5] the number of the send that failed (1 for a creation), or 0 when the caller does
+--         not know it (reserve_send.lua's answer was lost): then the send is the one that
+--         went out under the token reference ARGV[6], if any
 -- A resend is taken back from the state reserve_send.lua kept for it (_kept_send.lua), in
 -- whatever order concurrent sends fail. Once a later send was reserved (a cooldown shorter
 -- than a slow gateway call), that send stands: its SMS carries a valid code and its number
 -- is taken, so the failed one still counts toward the send budget; the later send's kept
 -- state becomes the failed one's, so that taking the later one back too leaves neither.
+local sends = tonumber(redis.call('HGET', KEYS[2], 'sends') or '0')
 local undone = tonumber(ARGV[5])
+if undone == 0 then
+  -- send n's token reference is 'ref' while it is the latest, else kept by send n + 1
+  if redis.call('HGET', KEYS[2], 'ref') == ARGV[6] then
+    undone = sends
+  end
+  for n = sends - 1, 2, -1 do
+    if undone == 0 and redis.call('HGET', KEYS[2], 'u' .. (n + 1) .. ':ref') == ARGV[6] then
+      undone = n
+    end
+  end
+  if undone < 2 then
+    return 'gone'  -- no send went out under it: the reservation never happened
+  end
+end
 if ARGV[4] ~= '' then
   -- the send that never went out awaits no status
   redis.call('ZREM', KEYS[3], ARGV[4] .. 'x' .. undone)
 end
-local sends = tonumber(redis.call('HGET', KEYS[2], 'sends') or '0')
 if ARGV[1] == 'created' then
   if sends > 1 then
     return 'superseded'

@@ -1,0 +1,153 @@
+"""Checking a code: the claim, the gateway's answer, the settlement. No Flask here.
+
+At most one VerifyToken per verification is in flight (claim_attempt.lua), because the
+gateway re-approves a verified token for any code; a check whose answer never arrives is
+settled as if the gateway had decided (settle_check.lua).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+import time
+
+from service.gateway import GatewayError, TokenNotFound
+from service.verification import errors
+from service.verification.codes import matches_mask, normalise_input
+from service.verification.model import Verification, now_ms
+from service.verification.phones import mask_phone
+from service.verification.upstream import problem_for
+
+log = logging.getLogger(__name__)
+
+CLAIM_WAIT_SECONDS = 3.0
+# A check waiting for another one polls with a doubling, jittered pause: about a dozen
+# round trips in CLAIM_WAIT_SECONDS, however long the other check takes.
+FIRST_POLL_SECONDS = 0.02
+LONGEST_POLL_SECONDS = 0.4
+FIRST_LOCK_MS = 60_000
+LONGEST_LOCK_MS = 24 * 3600 * 1000
+
+
+class Checks:
+    """VerificationService's checks (a mixin: it uses the service's store, gateway, policy,
+    phones, limits, clock, on_event, read and _test_code)."""
+
+    @property
+    def _lockout(self) -> tuple[int, int, int]:
+        return self.policy.max_failures_per_phone, FIRST_LOCK_MS, LONGEST_LOCK_MS
+
+    def check(self, client: str, code: str, *, verification_id: str | None = None,
+              phone: str | None = None) -> tuple[Verification, bool]:
+        """Spend one attempt on ``code``; approve at most once."""
+        verification = self._find_for_check(client, verification_id, phone)
+        self._raise_if_closed(verification)
+        form = self._code_form(verification)
+        typed = normalise_input(code, form)
+        if not matches_mask(typed, form):
+            raise errors.InvalidCode("The code does not have the form of the codes we send.")
+        self._claim(verification)
+        try:
+            valid = self._ask_gateway(verification, typed)
+        except GatewayError as e:
+            raise self._check_failed(verification, e) from e
+        decision, state = self._settle(verification, "valid" if valid else "wrong")
+        settled = Verification.from_hash(verification.id, state)
+        if decision == "unchanged":
+            self._raise_if_closed(settled)
+        self.on_event("checked", verification=settled, valid=decision == "approved")
+        return settled, decision == "approved"
+
+    def _code_form(self, verification: Verification) -> str:
+        """The mask the right code follows. A test number's code is the configured one,
+        whatever mask its verification was started with, so only its length is a form."""
+        expected = self._test_code(verification.phone) if verification.test else None
+        return verification.mask if expected is None else "N" * len(expected)
+
+    def _check_failed(self, verification: Verification, error: GatewayError):
+        """Only a check the gateway surely did not carry out is taken back (no connection,
+        or a status saying it did nothing: credentials, credits, its back end). Any other may
+        have verified the token, after which the gateway approves every code: it spends the
+        attempt, counts as a failure for the phone, and its token is never asked again
+        (settle_check.lua); the caller must send a new code."""
+        decision, state = self._settle(verification, "unknown" if error.may_have_acted else "error")
+        problem = problem_for(error)
+        if decision == "unknown":
+            log.warning("gateway check failed after it may have arrived: outcome unknown, "
+                        "attempt spent, a new code is needed",
+                        extra={"verification_id": verification.id})
+            problem.extensions["resend_required"] = state.get("status") == "pending"
+        return problem
+
+    def _find_for_check(self, client, verification_id, phone) -> Verification:
+        if verification_id is None:
+            parsed = self.phones.parse(phone)
+            verification_id = self.store.pointer(client, self.store.phone_hash(parsed.e164))
+            if verification_id is None:
+                raise errors.VerificationNotFound("No verification for this phone number.")
+        return self.read(client, verification_id)
+
+    def _claim(self, verification: Verification) -> None:
+        windows = () if self.limits is None else self.limits.check_windows(
+            verification.phone_hash)
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        pause = FIRST_POLL_SECONDS
+        while True:
+            decision, detail = self.store.claim_attempt(
+                verification.id, verification.phone_hash, client=verification.client,
+                now_ms=now_ms(self.clock), hold_ms=self.claim_hold_ms,
+                masked_phone=mask_phone(verification.phone), lockout=self._lockout,
+                windows=windows)
+            if decision == "claimed":
+                return
+            if decision == "not_found":
+                raise errors.VerificationNotFound("No such verification.")
+            if decision == "closed":
+                raise self._closed(detail[0])
+            if decision == "locked":
+                self.on_event("phone_locked")
+                raise errors.RateLimited("Too many wrong codes for this phone number.",
+                                         int(detail[0]) / 1000, "phone_locked")
+            if decision == "resend_required":
+                raise errors.ResendRequired(
+                    "The SMS gateway did not answer the last check of this code, so its "
+                    "outcome is unknown; send a new code (POST /otp/start) and check that one.")
+            if decision == "limited":
+                self.limits.refuse_check(int(detail[0]), int(detail[1]))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise errors.CheckInProgress("Another check of this verification is running.",
+                                             headers={"Retry-After": "1"})
+            # jitter spreads the waiters' polls; the last one lands on the deadline
+            time.sleep(min(pause * random.uniform(0.75, 1.0), left))
+            pause = min(pause * 2, LONGEST_POLL_SECONDS)
+
+    def _ask_gateway(self, verification: Verification, typed: str) -> bool:
+        expected = self._test_code(verification.phone) if verification.test else None
+        if verification.test:
+            if expected is None:
+                return False
+            if not verification.case_sensitive:
+                typed, expected = typed.upper(), expected.upper()
+            return hmac.compare_digest(typed.encode(), expected.encode())
+        try:
+            return self.gateway.verify_token(verification.phone, verification.token_reference,
+                                             typed)
+        except TokenNotFound:
+            return False  # replaced or expired at the gateway: the code cannot be right
+
+    def _settle(self, verification: Verification, outcome: str):
+        return self.store.settle_check(
+            verification.id, verification.phone_hash, outcome=outcome,
+            now_ms=now_ms(self.clock), masked_phone=mask_phone(verification.phone),
+            lockout=self._lockout, token_reference=verification.token_reference)
+
+    def _raise_if_closed(self, verification: Verification) -> None:
+        if not verification.is_pending:
+            raise self._closed(verification.status)
+
+    @staticmethod
+    def _closed(status: str) -> errors.VerificationClosed:
+        return errors.VerificationClosed(f"The verification has ended ({status}).",
+                                         verification_status=status)
