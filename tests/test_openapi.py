@@ -16,6 +16,7 @@ import service
 import service.http
 import service.verification
 from service.errors import ServiceError
+from tests.conftest import CLIENT_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = ROOT / "openapi.yaml"
@@ -106,11 +107,27 @@ def test_every_route_of_a_configured_app_is_described_and_sandbox_routes_are_not
     assert app_routes(app) == spec_routes(sandbox=False)
 
 
-def test_get_openapi_yaml_serves_this_document(http):
-    response = http.get("/openapi.yaml")
+def test_get_openapi_yaml_serves_this_document_in_sandbox_mode(sandbox_app):
+    response = sandbox_app.test_client().get("/openapi.yaml")
     assert response.status_code == 200
     assert response.mimetype == "application/yaml"
-    assert yaml.safe_load(response.get_data(as_text=True)) == SPEC
+    assert response.get_data() == SPEC_PATH.read_bytes()
+
+
+def test_with_a_gateway_the_served_document_leaves_the_sandbox_routes_out(app, http):
+    response = http.get("/openapi.yaml")
+    assert response.status_code == 200 and response.mimetype == "application/yaml"
+    served = yaml.safe_load(response.get_data(as_text=True))
+    sandbox_only = {path for path, item in SPEC["paths"].items()
+                    if any(op.get("x-sandbox-only") for m, op in item.items()
+                           if m in HTTP_METHODS)}
+    assert sandbox_only == {"/sandbox/messages"}
+    assert served["paths"] == {p: i for p, i in SPEC["paths"].items() if p not in sandbox_only}
+    assert "sandbox" not in {tag["name"] for tag in served["tags"]}
+    assert {k: v for k, v in served.items() if k not in ("paths", "tags")} == {
+        k: v for k, v in SPEC.items() if k not in ("paths", "tags")}
+    assert http.get("/sandbox/messages",
+                    headers={"Authorization": f"Bearer {CLIENT_KEY}"}).status_code == 404
 
 
 def test_the_packaged_document_is_the_root_document():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
+import yaml
 from flask import Blueprint, Response, current_app, jsonify
 
 from service import metrics
@@ -35,9 +37,26 @@ def readyz():
 
 @bp.get("/openapi.yaml")
 def openapi():
-    """The OpenAPI 3.1 description of this service."""
+    """The OpenAPI 3.1 description of this service, as it runs."""
+    sandbox = current_app.extensions["otp"].settings.sandbox
+    return Response(openapi_document(sandbox), mimetype="application/yaml")
+
+
+@functools.cache
+def openapi_document(sandbox: bool) -> str:
+    """The document; outside sandbox mode without the operations marked x-sandbox-only
+    (their routes do not exist there), so generated clients and tests see only real ones."""
     text = resources.files("service").joinpath("openapi.yaml").read_text(encoding="utf-8")
-    return Response(text, mimetype="application/yaml")
+    if sandbox:
+        return text
+    spec = yaml.safe_load(text)
+    for path, item in list(spec["paths"].items()):
+        if any(isinstance(op, dict) and op.get("x-sandbox-only") for op in item.values()):
+            del spec["paths"][path]
+    used = {tag for item in spec["paths"].values() for op in item.values()
+            if isinstance(op, dict) for tag in op.get("tags", ())}
+    spec["tags"] = [tag for tag in spec.get("tags", []) if tag["name"] in used]
+    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
 
 
 @bp.get("/metrics")
