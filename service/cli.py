@@ -149,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8000)")
     serve.add_argument("--workers", type=int, metavar="N",
                        help="gunicorn worker processes (default: $WEB_CONCURRENCY or 2; "
-                            "always 1 in sandbox mode without REDIS_URL)")
+                            "always 1 in sandbox mode)")
     sim = _command(sub, "simulator", "run the ASPSMS simulator on 127.0.0.1", _simulator,
                    "Run a local ASPSMS JSON gateway (with /_sim/ test controls) on "
                    "127.0.0.1 until Ctrl-C.")

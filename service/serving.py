@@ -5,10 +5,11 @@ The master checks the whole configuration before it binds a socket or forks a wo
 (``on_starting`` in :mod:`service.gunicorn_conf`): a bad value ends start-up with one line
 per variable on standard error and exit status 2, not with a worker's traceback.
 
-Sandbox mode keeps its state in process (no ``REDIS_URL``), so it must run in exactly one
-worker: the master forces one, whatever ``--workers``/``WEB_CONCURRENCY`` say, with one
-warning. A gunicorn started without these settings cannot be corrected from a worker, so
-there the application factory refuses to start instead (:func:`refuse_split_sandbox`).
+Sandbox mode keeps its gateway (the simulator, with its tokens and messages) and, without
+``REDIS_URL``, its store in process, so it must run in exactly one worker: the master forces
+one, whatever ``--workers``/``WEB_CONCURRENCY`` say, with one warning. A gunicorn started
+without these settings cannot be corrected from a worker, so there the application factory
+refuses to start instead (:func:`refuse_split_sandbox`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from service.config import ConfigError, Settings, load_settings
 from service.envreader import Collector, Env, report
 
 EXIT_CONFIG = 2
-ONE_WORKER = ("sandbox mode (no REDIS_URL): the embedded store lives in one process, "
-              "so gunicorn runs one worker instead of {requested}")
+ONE_WORKER = ("sandbox mode: the simulator and its codes live in one process, so gunicorn "
+              "runs one worker instead of {requested}")
 
 
-def embedded_store() -> bool:
-    """Whether the configuration, valid or not yet checked, uses the in-process store."""
-    env = Env(os.environ)  # with a userkey and no REDIS_URL, check_master refuses to start
-    return not env.given("REDIS_URL") and not env.given("ASPSMS_USERKEY")
+def sandbox() -> bool:
+    """Whether the configuration, valid or not yet checked, is sandbox mode."""
+    return not Env(os.environ).given("ASPSMS_USERKEY")
 
 
 def check_master(server, collect: Collector) -> None:
@@ -47,7 +47,7 @@ def check_master(server, collect: Collector) -> None:
 
 def keep_one_worker(server, requested: int) -> None:
     """gunicorn's ``nworkers_changed`` (also at start, TTIN/TTOU): one worker in the sandbox."""
-    if requested != 1 and embedded_store():
+    if requested != 1 and sandbox():
         server.log.warning(ONE_WORKER.format(requested=requested))
         server.num_workers = 1
 
@@ -66,14 +66,14 @@ def _arbiter():
 
 
 def refuse_split_sandbox(settings: Settings) -> None:
-    """In a gunicorn worker of several, an embedded store would split the sandbox's state."""
-    if settings.redis_url is not None:
+    """In a gunicorn worker of several, each would have a simulator (and store) of its own."""
+    if not settings.sandbox:
         return
     arbiter = _arbiter()
     if arbiter is not None and arbiter.num_workers > 1:
         # AppImportError: gunicorn prints this one line and the master exits non-zero
         raise AppImportError(
-            f"sandbox mode (no REDIS_URL) needs one gunicorn worker, not "
+            f"sandbox mode needs one gunicorn worker, not "
             f"{arbiter.num_workers}: use -w 1, or -c python:service.gunicorn_conf, which "
             f"forces one")
 

@@ -141,11 +141,14 @@ def gunicorn_wrapper(tmp_path):
     return f"{binary.parent}:{os.environ['PATH']}"
 
 
-def _start(how: str, port: int, path: str) -> tuple[list[str], dict[str, str]]:
+def _start(how: str, port: int, path: str, request) -> tuple[list[str], dict[str, str]]:
     env = clean_environ(GUNICORN_BIND=f"127.0.0.1:{port}", PATH=path)
     if how == "entry point":  # what `docker run IMAGE` runs (WEB_CONCURRENCY defaults to 2)
         return ["sh", str(ENTRYPOINT)], env
-    if how == "gunicorn -w 4":
+    if how.startswith("gunicorn -w 4"):
+        if "REDIS_URL" in how:  # the store is shared then, but the simulator is not
+            env["REDIS_URL"] = request.getfixturevalue("redis_server").url
+            request.getfixturevalue("redis_db")
         return [sys.executable, "-m", "gunicorn", "-w", "4", "service:create_app()"], env
     return [sys.executable, "-m", "service.cli", "serve", "--workers", "4", "--port",
             str(port)], env
@@ -173,10 +176,12 @@ def quick_start(base: str, phone: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["entry point", "gunicorn -w 4", "serve --workers 4"])
-def test_sandbox_mode_is_one_worker_however_it_is_started(how, gunicorn_wrapper, tmp_path):
+@pytest.mark.parametrize("how", ["entry point", "gunicorn -w 4", "serve --workers 4",
+                                 "gunicorn -w 4 with REDIS_URL"])
+def test_sandbox_mode_is_one_worker_however_it_is_started(how, gunicorn_wrapper, tmp_path,
+                                                          request):
     port = free_port()
-    command, env = _start(how, port, gunicorn_wrapper)
+    command, env = _start(how, port, gunicorn_wrapper, request)
     out = tmp_path / "out.log"
     with open(out, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
@@ -207,7 +212,7 @@ def test_gunicorn_without_the_packaged_settings_refuses_a_split_sandbox(tmp_path
     assert result.returncode == 4  # gunicorn: the application failed to load
     ours = [line for line in result.stderr.splitlines() if line.startswith("sandbox mode")]
     assert ours and set(ours) == {
-        "sandbox mode (no REDIS_URL) needs one gunicorn worker, not 2: use -w 1, or "
+        "sandbox mode needs one gunicorn worker, not 2: use -w 1, or "
         "-c python:service.gunicorn_conf, which forces one"}
     assert "Traceback" not in result.stderr
 
