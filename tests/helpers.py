@@ -95,6 +95,15 @@ def _healthy(base: str, process: subprocess.Popen) -> bool:
         return False
 
 
+def answers_healthz(base: str, process: subprocess.Popen) -> bool:
+    """For wait_for: whether the service at ``base`` is up; fails if its process ended."""
+    assert process.poll() is None, "the service exited during start-up"
+    try:
+        return requests.get(base + "/healthz", timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def sim(simulator, method: str, path: str, **kwargs):
     """Call one of the simulator's control endpoints; its JSON answer."""
     response = requests.request(method, simulator.url + path, timeout=5, **kwargs)

@@ -20,7 +20,7 @@ import requests
 
 from service.cli import main
 from tests.config_table import FULL, PROCESS_ROWS, SERVE_ROWS, SERVICE_ROWS
-from tests.helpers import free_port, wait_for
+from tests.helpers import answers_healthz, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "deploy" / "docker-entrypoint.sh"
@@ -154,14 +154,6 @@ def _start(how: str, port: int, path: str, request) -> tuple[list[str], dict[str
             str(port)], env
 
 
-def _served(base: str, process: subprocess.Popen) -> bool:
-    assert process.poll() is None, "the service exited during start-up"
-    try:
-        return requests.get(base + "/healthz", timeout=0.5).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def quick_start(base: str, phone: str) -> tuple[int, str]:
     """The README's quick start: send, read the code in /sandbox/messages, check it."""
     sent = requests.post(base + "/otp/start", json={"phone": phone}, headers=KEY, timeout=10)
@@ -188,7 +180,7 @@ def test_sandbox_mode_is_one_worker_however_it_is_started(how, gunicorn_wrapper,
                                    stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _served(base, process), timeout=30)
+        wait_for(lambda: answers_healthz(base, process), timeout=30)
         results = [quick_start(base, f"+417912345{n:02d}") for n in range(12)]
     finally:
         process.send_signal(signal.SIGTERM)
@@ -230,7 +222,7 @@ def sandbox_base(tmp_path_factory):
             env=clean_environ(GUNICORN_BIND=f"127.0.0.1:{port}"))
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _served(base, process), timeout=30)
+        wait_for(lambda: answers_healthz(base, process), timeout=30)
         yield port
     finally:
         process.send_signal(signal.SIGTERM)
