@@ -133,6 +133,19 @@ def test_the_entrypoint_execs_gunicorn_on_the_factory_or_runs_the_given_command(
     assert result.stdout.strip() == expected
 
 
+@pytest.mark.parametrize("value", ["two", "0", "-1", "2.5"])
+def test_the_entrypoint_refuses_a_bad_web_concurrency_in_one_line(fake_gunicorn, value):
+    # gunicorn itself reads WEB_CONCURRENCY on import and dies with a traceback on it
+    result = subprocess.run(["sh", str(DEPLOY / "docker-entrypoint.sh")],
+                            env={**fake_gunicorn, "WEB_CONCURRENCY": value},
+                            capture_output=True, text=True, timeout=10)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "configuration error: WEB_CONCURRENCY: must be a whole number of at least 1, "
+        f"got '{value}'"]
+
+
 def test_the_entrypoint_replaces_the_shell_with_exec():
     commands = [line.strip() for line in (DEPLOY / "docker-entrypoint.sh").read_text()
                 .splitlines() if "gunicorn" in line and not line.strip().startswith("#")]

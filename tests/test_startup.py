@@ -84,6 +84,17 @@ def test_the_master_reports_every_problem_at_once(master, capsys):
         "GUNICORN_THREADS", "REDIS_URL", "LOG_LEVEL"]
 
 
+def test_every_process_variable_of_the_operations_guide_has_a_bad_value_row():
+    import re
+
+    guide = (ROOT / "deploy" / "OPERATIONS.md").read_text()
+    table = guide.split("### Process settings", 1)[1].split("\n\n", 2)[1]
+    documented = {name for row in table.splitlines()[2:]
+                  for name in re.findall(r"`([A-Z_]+)`", row.split(" | ")[0])}
+    rows = {variable for variable, _ in SERVICE_ROWS + PROCESS_ROWS + SERVE_ROWS}
+    assert len(documented) > 10 and documented <= rows, documented - rows
+
+
 # -- aspsms-verify serve ------------------------------------------------------------------
 
 @pytest.mark.parametrize(("variable", "overrides"), SERVICE_ROWS + SERVE_ROWS)
