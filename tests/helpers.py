@@ -16,6 +16,17 @@ import requests
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
+# the service's variables, as prefixes: a test process starts from none of them
+OURS = ("ASPSMS_", "OTP_", "REDIS_", "GUNICORN_", "LOG_LEVEL", "WEB_CONCURRENCY",
+        "PROMETHEUS_MULTIPROC_DIR", "HOST", "PORT")
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without any of the service's variables, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(OURS)}
+    return {**env, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,15 +1,13 @@
 """Starting the service: bad configuration stops the gunicorn master (or ``serve``) with one
 line per variable before any worker starts; sandbox mode is one worker however it is
-started; gunicorn's own error responses are problem+json."""
+started."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,19 +18,11 @@ import requests
 
 from service.cli import main
 from tests.config_table import FULL, PROCESS_ROWS, SERVE_ROWS, SERVICE_ROWS
-from tests.helpers import answers_healthz, free_port, wait_for
+from tests.helpers import OURS, answers_healthz, clean_environ, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "deploy" / "docker-entrypoint.sh"
-OURS = ("ASPSMS_", "OTP_", "REDIS_", "GUNICORN_", "LOG_LEVEL", "WEB_CONCURRENCY",
-        "PROMETHEUS_MULTIPROC_DIR", "HOST", "PORT")
 KEY = {"Authorization": "Bearer sandbox-client-key"}
-
-
-def clean_environ(**extra: str) -> dict[str, str]:
-    """This process's environment without any of the service's variables, plus ``extra``."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(OURS)}
-    return {**env, **extra}
 
 
 def one_line_naming(stderr: str, variable: str) -> bool:
@@ -218,58 +208,3 @@ def test_gunicorn_without_the_packaged_settings_refuses_a_split_sandbox(tmp_path
         "sandbox mode needs one gunicorn worker, not 2: use -w 1, or "
         "-c python:service.gunicorn_conf, which forces one"}
     assert "Traceback" not in result.stderr
-
-
-# -- gunicorn's own errors ----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def sandbox_base(tmp_path_factory):
-    port = free_port()
-    out = tmp_path_factory.mktemp("gunicorn") / "out.log"
-    with open(out, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-             "service:create_app()"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            env=clean_environ(GUNICORN_BIND=f"127.0.0.1:{port}"))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: answers_healthz(base, process), timeout=30)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
-
-
-def raw(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in header_lines)
-    return int(status_line.split(" ")[1]), headers, body
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("request_bytes", "status", "code"), [
-    (b"NOT A REQUEST LINE\r\n\r\n", 400, "malformed_request"),
-    (b"GET /" + b"a" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
-     "headers_too_large"),
-    (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(120)) + b"\r\n", 431,
-     "headers_too_large"),
-], ids=["bad request line", "URI too long", "header too large", "too many headers"])
-def test_errors_gunicorn_answers_itself_are_problem_json(sandbox_base, request_bytes, status,
-                                                         code):
-    answered, headers, body = raw(sandbox_base, request_bytes)
-
-    assert answered == status
-    assert headers["Content-Type"] == "application/problem+json"
-    assert int(headers["Content-Length"]) == len(body)
-    problem = json.loads(body)
-    assert problem == {"type": f"https://aspsms-verify.dev/problems/{code}",
-                       "title": problem["title"], "status": status,
-                       "detail": "The request could not be read.", "code": code}
-    assert b"aaaa" not in body  # the request is not echoed
