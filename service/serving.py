@@ -14,6 +14,7 @@ refuses to start instead (:func:`refuse_split_sandbox`).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -23,6 +24,8 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from service.config import ConfigError, Settings, load_settings
 from service.envreader import Collector, Env, report
+from service.errors import PROBLEM_BASE
+from service.http.problems import HTTP_CODES
 
 EXIT_CONFIG = 2
 ONE_WORKER = ("sandbox mode: the simulator and its codes live in one process, so gunicorn "
@@ -73,9 +76,8 @@ def refuse_split_sandbox(settings: Settings) -> None:
     if arbiter is not None and arbiter.num_workers > 1:
         # AppImportError: gunicorn prints this one line and the master exits non-zero
         raise AppImportError(
-            f"sandbox mode needs one gunicorn worker, not "
-            f"{arbiter.num_workers}: use -w 1, or -c python:service.gunicorn_conf, which "
-            f"forces one")
+            f"sandbox mode needs one gunicorn worker, not {arbiter.num_workers}: use -w 1, "
+            "or -c python:service.gunicorn_conf, which forces one")
 
 
 def config_failure(error: ConfigError) -> Exception:
@@ -102,11 +104,6 @@ class _Page:
 
 
 def problem_bytes(status: int, reason: str) -> bytes:
-    import json
-
-    from service.errors import PROBLEM_BASE
-    from service.http.problems import HTTP_CODES
-
     code = HTTP_CODES.get(status, "internal_error")
     detail = ("The request could not be read." if status < 500
               else "The request could not be served.")

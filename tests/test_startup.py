@@ -202,9 +202,11 @@ def test_gunicorn_without_the_packaged_settings_refuses_a_split_sandbox(tmp_path
          "service:create_app()"], cwd=tmp_path, env=clean_environ(), capture_output=True,
         text=True, timeout=90)
 
-    assert result.returncode == 4  # gunicorn: the application failed to load
+    # 4: gunicorn's "App failed to load"; 1 when both workers fail at once and gunicorn's
+    # halt meets the second failure (a HaltServer traceback of gunicorn's own)
+    assert result.returncode in (1, 4)
     ours = [line for line in result.stderr.splitlines() if line.startswith("sandbox mode")]
     assert ours and set(ours) == {
         "sandbox mode needs one gunicorn worker, not 2: use -w 1, or "
         "-c python:service.gunicorn_conf, which forces one"}
-    assert "Traceback" not in result.stderr
+    assert "Listening at" in result.stderr and "service/" not in result.stderr  # no trace of ours
