@@ -58,7 +58,8 @@ def _bind() -> str:
 
 
 bind = _bind()
-workers = _int("WEB_CONCURRENCY", 2, 1, 256)
+# sandbox mode is one worker (service.serving); only asking for more earns a warning
+workers = _int("WEB_CONCURRENCY", 1 if serving.sandbox() else 2, 1, 256)
 worker_class = "service.serving.ProblemWorker"  # gthread; gunicorn's own errors as problem+json
 threads = _int("GUNICORN_THREADS", 64, 1, 1024)
 try:
