@@ -37,6 +37,10 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index /wheels/*.whl
 COPY --chmod=0755 deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 WORKDIR /srv
+# gunicorn reads ./gunicorn.conf.py when given no -c, so even "docker run IMAGE gunicorn
+# 'service:create_app()' -w 4" gets the packaged settings (the master's configuration
+# check, one worker in sandbox mode).
+COPY gunicorn.conf.py ./
 USER 10001:10001
 EXPOSE 8000
 # Liveness only (no Redis, no gateway); readiness is the orchestrator's /readyz probe.

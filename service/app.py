@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import admin_ops, credits, logs, metrics, sandbox, storage
+from service import admin_ops, credits, logs, metrics, sandbox, serving, storage
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -48,8 +48,10 @@ def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
     try:
         return load_settings(environ)
     except ConfigError as e:
-        log.critical("configuration error: %s", e)
-        raise
+        failure = serving.config_failure(e)
+        if failure is e:
+            raise
+        raise failure from None
 
 
 def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
@@ -101,6 +103,7 @@ def build_services(settings: Settings) -> Services:
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = _settings(config)
+    serving.refuse_split_sandbox(settings)
     app = Flask("service")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False

@@ -1,24 +1,43 @@
-"""The ``aspsms-verify`` command: serve, simulator, and admin commands for the gateway."""
+"""The aspsms-verify command: the service, the ASPSMS simulator, and admin commands for
+the gateway account.
+
+Each command reads only the variables it uses and reports every problem among them at
+once, one line each, with exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 
-from service.config import ConfigError, load_settings
+from service.config import GATEWAY_FIELDS, ConfigError, load_fields, load_settings
+from service.envreader import Collector, Env, report
 from service.errors import ServiceError
+
+SIMULATOR_DEFAULTS = {"port": 8090, "userkey": "SIMUSER", "password": "simpass",
+                      "credits": "1000"}
 
 
 def _serve(args) -> int:
-    settings = load_settings()
-    workers = 1 if settings.redis_url is None else args.workers
-    if settings.redis_url is None and args.workers != 1:
-        print("no REDIS_URL: the embedded store serves one process, so one worker",
-              file=sys.stderr)
-    argv = ["gunicorn", "-c", "python:service.gunicorn_conf", "--bind",
-            f"{args.host}:{args.port}", "--workers", str(workers), "service:create_app()"]
+    """Checks here what the master checks again, so a bad value never reaches exec."""
+    env, collect = Env(os.environ), Collector()
+    host = args.host or env.get("HOST", "127.0.0.1")
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", host):
+        collect.errors.append(ConfigError("HOST" if not args.host else "--host",
+                                          f"must be a host name or address, got {host!r}"))
+    port = args.port if args.port is not None else collect(
+        lambda: env.integer("PORT", 8000, 1, 65535))
+    sandbox = not env.given("ASPSMS_USERKEY")  # one worker; a warning only if more are asked
+    workers = args.workers if args.workers is not None else collect(
+        lambda: env.integer("WEB_CONCURRENCY", 1 if sandbox else 2, 1, 256))
+    collect(load_settings)
+    collect.done()
+    # the master (service.gunicorn_conf) runs one worker in sandbox mode, with a warning
+    argv = ["gunicorn", "-c", "python:service.gunicorn_conf", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "service:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0  # not reached
 
@@ -26,19 +45,25 @@ def _serve(args) -> int:
 def _simulator(args) -> int:
     from service.simulator import run
 
-    run(args.port, args.userkey, args.password, args.credits)
+    try:
+        run(args.port, args.userkey, args.password, args.credits)
+    except OSError as e:  # binding: the port is taken or not ours to use
+        print(f"simulator: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
-def _gateway():
+def _gateway_client(values: dict):
     from service.gateway import AspsmsClient
 
-    settings = load_settings()
-    if settings.sandbox:
-        raise ConfigError("ASPSMS_USERKEY", "admin commands need the gateway's credentials")
-    return AspsmsClient(settings.aspsms_url, settings.aspsms_userkey, settings.aspsms_password,
-                        timeout=settings.aspsms_timeout,
-                        affiliate_id=settings.aspsms_affiliate_id)
+    return AspsmsClient(values["aspsms_url"], values["aspsms_userkey"],
+                        values["aspsms_password"], timeout=values["aspsms_timeout"],
+                        affiliate_id=values["aspsms_affiliate_id"])
+
+
+def _gateway():
+    return _gateway_client(load_fields(GATEWAY_FIELDS, sandbox_allowed=False))
 
 
 def _credits(args) -> int:
@@ -73,67 +98,94 @@ def _status_codes(args) -> int:
 def _version(args) -> int:
     from service import __version__
 
+    gateway = _gateway() if args.gateway else None  # a configuration error before any output
     print(f"aspsms-verify {__version__}")
-    if args.gateway:
-        print(json.dumps(_gateway().version_info()))
+    if gateway is not None:
+        print(json.dumps(gateway.version_info()))
     return 0
 
 
 def _delivery_poll(args) -> int:
     """Inquire sends whose delivery callbacks never came; prints one JSON summary line."""
-    from service.app import build_services
+    from service import storage
+    from service.verification.delivery import DeliveryNotifier
+    from service.verification.store import VerificationStore
 
-    if not 1 <= args.batch <= 1000:  # the gateway takes up to 1000 TRNs per inquiry (§6.1)
+    if not 1 <= args.batch <= 1000:  # the gateway takes up to 1000 TRNs per inquiry
         raise SystemExit("--batch must be between 1 and 1000")
-    settings = load_settings()
-    if settings.redis_url is None:
-        raise ConfigError("REDIS_URL", "delivery poll works on the service's Redis")
-    services = build_services(settings)
+    values = load_fields((*GATEWAY_FIELDS, "redis_url", "redis_timeout", "secret",
+                          "public_url"), sandbox_allowed=False)
+    redis = storage.connect(values["redis_url"], values["redis_timeout"])
+    gateway = _gateway_client(values)
+    notifier = DeliveryNotifier(VerificationStore(redis, values["secret"]), values["secret"],
+                                values["public_url"])
     try:
-        summary = services.verifications.notifier.poll(
-            services.gateway, older_than=args.older_than, batch=args.batch,
-            max_age=args.max_age)
+        summary = notifier.poll(gateway, older_than=args.older_than, batch=args.batch,
+                                max_age=args.max_age)
     finally:
-        services.gateway.close()
-        services.redis.close()
+        gateway.close()
+        redis.close()
     print(json.dumps(summary))
     return 0
 
 
+def _command(sub, name: str, summary: str, run, description: str | None = None):
+    command = sub.add_parser(name, help=summary, description=description or summary + ".")
+    command.set_defaults(run=run)
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="aspsms-verify", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the service (sandbox mode when unconfigured)")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
-    serve.set_defaults(run=_serve)
-    sim = sub.add_parser("simulator", help="run the ASPSMS simulator on 127.0.0.1")
-    sim.add_argument("--port", type=int, default=8090)
-    sim.add_argument("--userkey", default="SIMUSER")
-    sim.add_argument("--password", default="simpass")
-    sim.add_argument("--credits", default="1000")
-    sim.set_defaults(run=_simulator)
-    sub.add_parser("credits", help="show the account's credits").set_defaults(run=_credits)
-    orig = sub.add_parser("originator", help="check or unlock a sender id")
-    orig.add_argument("action", choices=["check", "send-unlock-code", "unlock"])
-    orig.add_argument("originator")
-    orig.add_argument("code", nargs="?")
-    orig.set_defaults(run=_originator)
-    sub.add_parser("status-codes", help="list the gateway's status codes").set_defaults(
-        run=_status_codes)
-    version = sub.add_parser("version", help="show versions")
-    version.add_argument("--gateway", action="store_true", help="also ask the gateway")
-    version.set_defaults(run=_version)
-    delivery = sub.add_parser("delivery", help="delivery notifications")
-    poll = delivery.add_subparsers(dest="action", required=True).add_parser(
-        "poll", help="inquire the status of sends still without a final one (for cron)")
+    top = argparse.ArgumentParser(
+        prog="aspsms-verify", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The admin commands (credits, originator, status-codes, version --gateway,\n"
+               "delivery poll) read ASPSMS_USERKEY, ASPSMS_PASSWORD, ASPSMS_URL,\n"
+               "ASPSMS_TIMEOUT and ASPSMS_AFFILIATE_ID; delivery poll also REDIS_URL,\n"
+               "REDIS_TIMEOUT, OTP_SECRET and OTP_PUBLIC_URL.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = _command(sub, "serve", "run the service under gunicorn (sandbox mode when "
+                     "ASPSMS_USERKEY is unset)", _serve)
+    serve.add_argument("--host", help="address to listen on (default: $HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8000)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="gunicorn worker processes (default: $WEB_CONCURRENCY or 2; "
+                            "always 1 in sandbox mode)")
+    sim = _command(sub, "simulator", "run the ASPSMS simulator on 127.0.0.1", _simulator,
+                   "Run a local ASPSMS JSON gateway (with /_sim/ test controls) on "
+                   "127.0.0.1 until Ctrl-C.")
+    sim.add_argument("--port", type=int, default=SIMULATOR_DEFAULTS["port"],
+                     help="port to listen on (default: %(default)s)")
+    sim.add_argument("--userkey", default=SIMULATOR_DEFAULTS["userkey"],
+                     help="the account's userkey, sent as UserName (default: %(default)s)")
+    sim.add_argument("--password", default=SIMULATOR_DEFAULTS["password"],
+                     help="the account's API password (default: %(default)s)")
+    sim.add_argument("--credits", default=SIMULATOR_DEFAULTS["credits"],
+                     help="the account's starting credits (default: %(default)s)")
+    _command(sub, "credits", "show the account's credits (CheckCredits)", _credits)
+    orig = _command(sub, "originator", "check or unlock a sender id", _originator)
+    orig.add_argument("action", choices=["check", "send-unlock-code", "unlock"],
+                      help="check its state, have the gateway text an unlock code to the "
+                           "number, or unlock it with that code")
+    orig.add_argument("originator", help="up to 11 letters/digits, or an E.164 number")
+    orig.add_argument("code", nargs="?", help="the unlock code (unlock only)")
+    _command(sub, "status-codes", "list the gateway's status codes (ListAllStatusCodes)",
+             _status_codes)
+    version = _command(sub, "version", "show versions", _version)
+    version.add_argument("--gateway", action="store_true",
+                         help="also ask the gateway for its version (VersionInfo)")
+    delivery = sub.add_parser("delivery", help="delivery notifications",
+                              description="Delivery notifications.")
+    poll = _command(delivery.add_subparsers(dest="action", required=True, metavar="ACTION"),
+                    "poll", "inquire the status of sends still without a final one "
+                    "(InquireDeliveryNotifications, for cron)", _delivery_poll)
     poll.add_argument("--older-than", type=float, default=300.0, metavar="SECONDS",
-                      help="only sends at least this old (default 300)")
-    poll.add_argument("--batch", type=int, default=100, help="TRNs per inquiry (1-1000)")
+                      help="only sends at least this old (default: %(default)g)")
+    poll.add_argument("--batch", type=int, default=100, metavar="N",
+                      help="TRNs per inquiry, 1-1000 (default: %(default)s)")
     poll.add_argument("--max-age", type=float, default=3600.0, metavar="SECONDS",
-                      help="older sends are given up without an inquiry (default 3600)")
-    poll.set_defaults(run=_delivery_poll)
+                      help="older sends are given up without an inquiry "
+                           "(default: %(default)g)")
     return top
 
 
@@ -142,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except ConfigError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
+        report(e)
         return 2
     except ServiceError as e:  # refused by our own checks (invalid originator, rejected code)
         print(f"refused: {e.detail}", file=sys.stderr)

@@ -14,35 +14,76 @@ directory when unset); the directory is emptied at start, so counters from an ea
 are not added in, and a worker's files are marked dead when it exits.
 """
 
-import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "64"))
-_gateway_timeout = float(os.environ.get("ASPSMS_TIMEOUT", "10"))
+from service import serving
+from service.config_readers import LOG_LEVELS
+from service.envreader import Collector, ConfigError, Env
+
+# Every value is read leniently here and its problems kept: on_starting reports them all,
+# with the service's own, before a socket is bound (a raise here would be a traceback).
+_env, _collect = Env(os.environ), Collector()
+
+
+def _int(name: str, default: int, low: int = 0, high: int = 100_000) -> int:
+    value = _collect(lambda: _env.integer(name, default, low, high))
+    return default if value is None else value
+
+
+def _path(name: str, directory: bool) -> str | None:
+    """A directory that exists (``directory``), or a file whose directory exists."""
+    value = os.environ.get(name) or None
+    if value is not None and value != "-":
+        place = Path(value) if directory else Path(value).parent
+        if not place.is_dir() or not os.access(place, os.W_OK):
+            _collect.errors.append(ConfigError(name, f"{place} is not a writable directory"))
+            return None
+    return value
+
+
+def _bind() -> str:
+    from gunicorn.util import parse_address
+
+    value = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+    try:
+        parse_address(value)
+    except (RuntimeError, ValueError):
+        _collect.errors.append(ConfigError("GUNICORN_BIND", f"must be HOST:PORT or "
+                                                            f"unix:PATH, got {value!r}"))
+        return "127.0.0.1:0"  # never bound: on_starting stops first
+    return value
+
+
+bind = _bind()
+# sandbox mode is one worker (service.serving); only asking for more earns a warning
+workers = _int("WEB_CONCURRENCY", 1 if serving.sandbox() else 2, 1, 256)
+worker_class = "service.serving.ProblemWorker"  # gthread; gunicorn's own errors as problem+json
+threads = _int("GUNICORN_THREADS", 64, 1, 1024)
+try:
+    _gateway_timeout = _env.number("ASPSMS_TIMEOUT", 10.0, 0.0, 120.0)
+except ConfigError:  # the service's own check (on_starting) reports it
+    _gateway_timeout = 10.0
 # a send may wait for one timeout plus two connect retries; keep well above that
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", str(int(_gateway_timeout * 3 + 15))))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", str(int(_gateway_timeout + 10))))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+timeout = _int("GUNICORN_TIMEOUT", int(_gateway_timeout * 3 + 15), 1)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", int(_gateway_timeout + 10), 1)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # Recycling workers bounds a slow leak; the jitter keeps them from restarting together.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0, 0, 10**9)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 0, 0, 10**9)
 # Heartbeat files; /dev/shm in containers avoids stalls on a slow /tmp.
-worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
-accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+worker_tmp_dir = _path("GUNICORN_WORKER_TMP_DIR", directory=True)
+accesslog = _path("GUNICORN_ACCESSLOG", directory=False)
 logger_class = "service.logs.GunicornLogger"  # builds access lines only when asked to
 # gunicorn's control socket (in $HOME, which a read-only container does not have) is off
 # unless a path is given.
-control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or "gunicorn.ctl"
+control_socket = _path("GUNICORN_CONTROL_SOCKET", directory=False) or "gunicorn.ctl"
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 errorlog = "-"
-_level = os.environ.get("LOG_LEVEL", "INFO").upper()
-_level = _level if isinstance(logging.getLevelName(_level), int) else "INFO"
+_level = (os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
+_level = _level if _level in LOG_LEVELS else "INFO"  # a bad one is refused in on_starting
 loglevel = _level.lower()
 logconfig_dict = {
     "version": 1,
@@ -65,11 +106,25 @@ if _owns_metrics_dir:
 metrics_dir = Path(os.environ[_METRICS_ENV])
 
 
-def on_starting(server) -> None:
+def _metrics_dir() -> None:
     """Start with an empty metrics directory: old files would be summed into new counters."""
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
+    try:
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+    except OSError as e:
+        raise ConfigError(_METRICS_ENV, f"cannot use {metrics_dir}: {e.strerror}") from None
+
+
+def on_starting(server) -> None:
+    """In the master, before binding: every configuration problem, or one worker in the
+    sandbox (service.serving)."""
+    _collect(_metrics_dir)
+    serving.check_master(server, _collect)
+
+
+def nworkers_changed(server, new_value, old_value) -> None:
+    serving.keep_one_worker(server, new_value)
 
 
 def child_exit(server, worker) -> None:

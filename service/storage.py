@@ -79,6 +79,21 @@ def _service_name(parts) -> str:
     return parts.path.strip("/").split("/")[0] or "mymaster"
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a store URL :func:`connect` takes, or None; connects to nothing."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        return f"must start with one of {', '.join(s + '://' for s in SCHEMES)}"
+    try:
+        if "+" in parts.scheme:
+            _hosts(parts.netloc)
+        else:
+            redis.connection.parse_url(url)
+    except ValueError:  # its message may quote part of a password: not repeated
+        return f"is not a valid {parts.scheme}:// URL (check its hosts and ports)"
+    return None
+
+
 def connect(url: str, timeout: float) -> redis.Redis:
     """A client for ``redis://``, ``rediss://``, ``unix://``, cluster or sentinel URLs."""
     parts = urlsplit(url)

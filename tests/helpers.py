@@ -16,6 +16,17 @@ import requests
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
+# the service's variables, as prefixes: a test process starts from none of them
+OURS = ("ASPSMS_", "OTP_", "REDIS_", "GUNICORN_", "LOG_LEVEL", "WEB_CONCURRENCY",
+        "PROMETHEUS_MULTIPROC_DIR", "HOST", "PORT")
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without any of the service's variables, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(OURS)}
+    return {**env, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -89,6 +100,15 @@ def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 8):
 def _healthy(base: str, process: subprocess.Popen) -> bool:
     if process.poll() is not None:
         raise RuntimeError("gunicorn exited: " + process.stderr.read().decode()[-2000:])
+    try:
+        return requests.get(base + "/healthz", timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def answers_healthz(base: str, process: subprocess.Popen) -> bool:
+    """For wait_for: whether the service at ``base`` is up; fails if its process ended."""
+    assert process.poll() is None, "the service exited during start-up"
     try:
         return requests.get(base + "/healthz", timeout=0.5).status_code == 200
     except requests.RequestException:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -103,7 +106,6 @@ def test_a_gateway_refusal_exits_non_zero_with_the_reason(cli_env, capsys, simul
 
 @pytest.mark.parametrize("unset, variable", [
     ("ASPSMS_PASSWORD", "ASPSMS_PASSWORD"),
-    ("ASPSMS_ORIGINATOR", "ASPSMS_ORIGINATOR"),
     ("ASPSMS_USERKEY", "ASPSMS_USERKEY"),  # sandbox has no gateway to administer
 ])
 def test_a_configuration_error_exits_2_with_one_line_naming_the_variable(
@@ -113,6 +115,104 @@ def test_a_configuration_error_exits_2_with_one_line_naming_the_variable(
     assert (status, out) == (2, "")
     assert err.startswith(f"configuration error: {variable}: ") and err.count("\n") == 1
     assert gateway_calls(simulator) == 0
+
+
+SERVICE_ONLY = ("ASPSMS_ORIGINATOR", "OTP_API_KEYS", "OTP_ADMIN_KEYS", "OTP_SECRET",
+                "REDIS_URL")
+ADMIN_COMMANDS = [["credits"], ["originator", "check", "Seq Server"], ["status-codes"],
+                  ["version", "--gateway"]]
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS, ids=" ".join)
+def test_an_admin_command_needs_only_the_gateways_credentials(cli_env, capsys, command):
+    for name in SERVICE_ONLY:
+        cli_env.delenv(name)
+    # what only the service reads may even be wrong
+    cli_env.setenv("LOG_LEVEL", "LOUD")
+    cli_env.setenv("OTP_CODE_MASK", "#")
+
+    status, out, err = run(capsys, *command)
+    assert (status, err) == (0, "") and out
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS + [["delivery", "poll"]], ids=" ".join)
+def test_an_admin_command_reports_every_problem_of_its_own_at_once(cli_env, capsys, simulator,
+                                                                   command):
+    for name in ("ASPSMS_USERKEY", "ASPSMS_PASSWORD", *SERVICE_ONLY):
+        cli_env.delenv(name)
+    cli_env.setenv("ASPSMS_TIMEOUT", "soon")
+    cli_env.setenv("ASPSMS_URL", "http://gateway.example")
+
+    status, out, err = run(capsys, *command)
+    assert (status, out) == (2, "")
+    named = [line.split(":")[1].strip() for line in err.splitlines()]
+    expected = ["ASPSMS_USERKEY", "ASPSMS_PASSWORD", "ASPSMS_URL", "ASPSMS_TIMEOUT"]
+    if command[0] == "delivery":
+        expected += ["REDIS_URL", "OTP_SECRET"]
+    assert named == expected
+    assert all(line.startswith("configuration error: ") for line in err.splitlines())
+    assert gateway_calls(simulator) == 0
+
+
+def test_delivery_poll_runs_with_what_it_uses(cli_env, capsys, redis_server, redis_db):
+    for name in ("ASPSMS_ORIGINATOR", "OTP_API_KEYS", "OTP_ADMIN_KEYS"):
+        cli_env.delenv(name)
+    cli_env.setenv("REDIS_URL", redis_server.url)
+
+    status, out, err = run(capsys, "delivery", "poll")
+    assert (status, err) == (0, "")
+    assert json.loads(out) == {"due": 0, "inquired": 0, "updated": 0, "expired": 0}
+
+
+# -- help and the simulator ---------------------------------------------------------------
+
+def help_text(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["simulator"], ["credits"], ["originator"],
+                                     ["status-codes"], ["version"], ["delivery"],
+                                     ["delivery", "poll"]], ids=lambda c: " ".join(c) or "top")
+def test_every_help_is_clean_text_and_every_option_explained(capsys, command):
+    text = help_text(capsys, *command)
+    assert "``" not in text and ":func:" not in text and ":class:" not in text
+    option_lines = [line for line in text.splitlines() if line.strip().startswith("--")
+                    and not line.strip().startswith("--help")]
+    # an option without help text is printed alone on its line
+    assert all(len(line.split()) > 2 for line in option_lines), option_lines
+
+
+def test_the_simulators_help_shows_its_defaults(capsys):
+    text = " ".join(help_text(capsys, "simulator").split())
+    for default in ("(default: 8090)", "(default: SIMUSER)", "(default: simpass)",
+                    "(default: 1000)"):
+        assert default in text
+
+
+def test_the_simulator_on_a_busy_port_exits_1_with_one_line(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = run(capsys, "simulator", "--port", str(port))
+    assert (status, out) == (1, "")
+    assert err == f"simulator: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.slow
+def test_the_simulator_on_a_busy_port_as_a_real_process():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "service.cli", "simulator", "--port",
+                                 str(port)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"simulator: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 def test_status_codes_prints_the_gateways_table_as_json(cli_env, capsys):

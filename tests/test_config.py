@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.config import ConfigError, load_settings, parse_test_numbers
-
-FULL = {
-    "ASPSMS_USERKEY": "USERKEY", "ASPSMS_PASSWORD": "pw", "ASPSMS_ORIGINATOR": "Acme",
-    "OTP_SECRET": "0123456789abcdef0123", "OTP_API_KEYS": "web:k1-0123456789abcdef",
-    "OTP_ADMIN_KEYS": "ops:k2-0123456789abcdef",
-}
+from tests.config_table import FULL, SERVICE_ROWS
 
 
 def test_no_configuration_at_all_means_sandbox_with_development_keys():
@@ -26,36 +21,53 @@ def test_a_userkey_turns_sandbox_off_and_then_everything_else_is_required():
     assert load_settings(FULL).sandbox is False
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("ASPSMS_URL", "http://json.aspsms.com"),
-    ("ASPSMS_URL", "ftp://127.0.0.1"),
-    ("ASPSMS_TIMEOUT", "soon"),
-    ("ASPSMS_TIMEOUT", "0"),
-    ("ASPSMS_ORIGINATOR", "ThisIsTooLongForSMS"),
-    ("OTP_API_KEYS", "no-colon-here"),
-    ("OTP_API_KEYS", "a:k1-0123456789abcdef,a:k3-0123456789abcdef"),
-    ("OTP_ADMIN_KEYS", "ops:k1-0123456789abcdef"),
-    ("OTP_SECRET", "short"),
-    ("OTP_CODE_MASK", "####"),
-    ("OTP_CODE_MASK", "###<###"),
-    ("OTP_VALIDITY_MINUTES", "0"),
-    ("OTP_MAX_ATTEMPTS", "five"),
-    ("OTP_MAX_FAILURES_PER_PHONE", "101"),
-    ("OTP_ALLOWED_COUNTRIES", "CH,XX"),
-    ("OTP_DEFAULT_REGION", "Switzerland"),
-    ("OTP_LIMIT_START_PER_PHONE", "lots"),
-    ("OTP_BUDGET_GLOBAL", "5 per fortnight"),
-    ("OTP_SMS_ENABLED", "maybe"),
-    ("OTP_TEST_NUMBERS", "+41790000000=123456"),
-    ("OTP_PUBLIC_URL", "not a url"),
-    ("OTP_TRUSTED_PROXIES", "-1"),
-])
-def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, value):
+@pytest.mark.parametrize(("variable", "overrides"), SERVICE_ROWS)
+def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, overrides):
     with pytest.raises(ConfigError) as error:
-        load_settings({**FULL, variable: value})
+        load_settings({**FULL, **overrides})
+    assert error.value.lines == [str(error.value)]
     message = str(error.value)
     assert message.startswith(f"{variable}: ") and "\n" not in message
     assert error.value.variable == variable
+
+
+def test_every_contract_variable_has_a_bad_value_row():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE))
+    assert documented and documented <= {variable for variable, _ in SERVICE_ROWS}
+
+
+def test_every_problem_is_reported_at_once_one_line_each():
+    with pytest.raises(ConfigError) as error:
+        load_settings({"ASPSMS_USERKEY": "USERKEY", "LOG_LEVEL": "LOUD",
+                       "OTP_MAX_SENDS": "lots"})
+    assert error.value.variables == [
+        "ASPSMS_PASSWORD", "ASPSMS_ORIGINATOR", "REDIS_URL", "OTP_API_KEYS", "OTP_ADMIN_KEYS",
+        "OTP_SECRET", "OTP_MAX_SENDS", "LOG_LEVEL"]
+
+
+def test_the_redis_url_can_come_from_a_file_and_is_not_in_the_repr(tmp_path):
+    url_file = tmp_path / "REDIS_URL"
+    url_file.write_text("rediss://otp:p%40ss@redis.example:6380/0\n")
+    settings = load_settings({**FULL, "REDIS_URL": "", "REDIS_URL_FILE": str(url_file)})
+    assert settings.redis_url == "rediss://otp:p%40ss@redis.example:6380/0"
+    assert "p%40ss" not in repr(settings)
+
+
+def test_a_redis_url_and_its_file_together_are_refused(tmp_path):
+    url_file = tmp_path / "REDIS_URL"
+    url_file.write_text("redis://other:6379/0")
+    with pytest.raises(ConfigError, match="^REDIS_URL: set both"):
+        load_settings({**FULL, "REDIS_URL_FILE": str(url_file)})
+
+
+def test_sandbox_mode_may_use_redis_or_the_embedded_store():
+    assert load_settings({}).redis_url is None
+    assert load_settings({"REDIS_URL": "redis://127.0.0.1:1/0"}).redis_url
 
 
 def test_a_missing_originator_outside_sandbox_is_a_configuration_error():

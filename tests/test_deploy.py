@@ -88,6 +88,16 @@ def test_the_image_checks_its_health_on_healthz_with_python_only():
     assert "curl" not in final and "wget" not in final
 
 
+def test_a_bare_gunicorn_in_the_image_reads_the_packaged_settings():
+    final = final_stage((ROOT / "Dockerfile").read_text())
+    workdir = re.findall(r"(?m)^WORKDIR (\S+)$", final)[-1]
+    copied = re.search(r"(?m)^COPY gunicorn\.conf\.py (\S+)$", final)
+
+    assert copied and copied.group(1) in ("./", workdir + "/", workdir + "/gunicorn.conf.py")
+    assert "!gunicorn.conf.py" in (ROOT / ".dockerignore").read_text().splitlines()
+    assert "from service.gunicorn_conf import *" in (ROOT / "gunicorn.conf.py").read_text()
+
+
 def test_the_build_context_leaves_out_tests_git_and_local_files():
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     patterns = [line for line in lines if line and not line.startswith("#")]
@@ -121,6 +131,19 @@ def test_the_entrypoint_execs_gunicorn_on_the_factory_or_runs_the_given_command(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "2.5"])
+def test_the_entrypoint_refuses_a_bad_web_concurrency_in_one_line(fake_gunicorn, value):
+    # gunicorn itself reads WEB_CONCURRENCY on import and dies with a traceback on it
+    result = subprocess.run(["sh", str(DEPLOY / "docker-entrypoint.sh")],
+                            env={**fake_gunicorn, "WEB_CONCURRENCY": value},
+                            capture_output=True, text=True, timeout=10)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "configuration error: WEB_CONCURRENCY: must be a whole number of at least 1, "
+        f"got '{value}'"]
 
 
 def test_the_entrypoint_replaces_the_shell_with_exec():
@@ -276,13 +299,110 @@ def test_compose_runs_redis_without_persistence_and_waits_for_it(compose):
     assert api["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
 
-def test_the_simulator_profile_puts_the_simulator_on_the_apis_loopback(compose):
-    simulator, api = compose["services"]["simulator"], compose["services"]["api"]
+SIMULATOR_ENV = DEPLOY / "simulator.env"
+_VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::([?-])([^}]*))?\}")
 
+
+def interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` (compose-spec)."""
+    def one(match: re.Match) -> str:
+        name, kind, text = match.groups()
+        if variables.get(name):
+            return variables[name]
+        if kind == "?":
+            raise LookupError(f"{name}: {text}")
+        return text if kind == "-" else ""
+    return _VARIABLE.sub(one, value)
+
+
+def env_file(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_real_gateway_mode_needs_every_credential_exported(compose):
+    api = compose["services"]["api"]["environment"]
+    required = {"ASPSMS_USERKEY", "ASPSMS_PASSWORD", "ASPSMS_ORIGINATOR", "OTP_API_KEYS",
+                "OTP_ADMIN_KEYS", "OTP_SECRET"}
+
+    missing = set()
+    for name, value in api.items():
+        try:
+            interpolate(str(value), {})
+        except LookupError as e:
+            missing.add(name)
+            assert str(e).startswith(f"{name}: set {name}")
+    assert missing == required
+    assert interpolate(api["ASPSMS_URL"], {}) == "https://json.aspsms.com"
+    # no credential has a fallback that compose would fill in silently
+    assert not any(":-" in str(api[name]) for name in required)
+
+
+def test_the_simulator_env_file_is_complete_and_matches_the_simulators_account(compose):
+    variables = env_file(SIMULATOR_ENV)
+    api = {name: interpolate(str(value), variables)
+           for name, value in compose["services"]["api"]["environment"].items()}
+    command = compose["services"]["simulator"]["command"]
+    option = {command[i]: command[i + 1] for i in range(2, len(command), 2)}
+
+    assert variables["COMPOSE_PROFILES"] == "simulator"
+    assert api["ASPSMS_URL"] == f"http://127.0.0.1:{option['--port']}"
+    assert (api["ASPSMS_USERKEY"], api["ASPSMS_PASSWORD"]) == (option["--userkey"],
+                                                              option["--password"])
+    from service.config import load_settings
+
+    settings = load_settings(api)  # the demo configuration is a valid one
+    assert not settings.sandbox and settings.redis_url == "redis://redis:6379/0"
+
+
+def test_api_and_simulator_share_a_namespace_neither_of_them_owns(compose):
+    services = compose["services"]
+    api, simulator = services["api"], services["simulator"]
+    owner = api["network_mode"].removeprefix("service:")
+
+    assert simulator["network_mode"] == api["network_mode"] == f"service:{owner}"
+    assert owner not in ("api", "simulator")
+    holder = services[owner]
+    # recreating api (or simulator) leaves the holder, and so the other one, in place
+    assert "build" not in holder and ":" in holder["image"]
+    assert "profiles" not in holder and "environment" not in holder
+    assert holder["ports"] == ["127.0.0.1:8000:8000"] and "ports" not in api
+    assert {"api", "simulator"}.isdisjoint(holder.get("depends_on", {}))
     assert simulator["profiles"] == ["simulator"]
     assert simulator["command"][:2] == ["aspsms-verify", "simulator"]
-    assert simulator["network_mode"] == "service:api"
+    assert "api" not in simulator.get("depends_on", {})
+
+
+def test_the_simulator_has_a_healthcheck_of_its_own(compose):
+    simulator = compose["services"]["simulator"]
     port = simulator["command"][simulator["command"].index("--port") + 1]
-    assert api["environment"]["ASPSMS_URL"].endswith(f"http://127.0.0.1:{port}}}")
-    user = simulator["command"][simulator["command"].index("--userkey") + 1]
-    assert api["environment"]["ASPSMS_USERKEY"].endswith(f":-{user}}}")
+    check = simulator["healthcheck"]
+
+    assert not check.get("disable")
+    probe = " ".join(check["test"])
+    assert f"127.0.0.1:{port}/_sim/" in probe and ":8000" not in probe
+
+
+# -- managed Redis -----------------------------------------------------------------------
+
+def test_the_managed_redis_example_is_a_configuration_the_service_reads(tmp_path):
+    from service.config import load_settings
+
+    example = env_file(DEPLOY / "managed-redis.env.example")
+    contents = {"REDIS_URL": "rediss://otp-verify:p%40ss@redis.example.internal:6380/0",
+                "ASPSMS_USERKEY": "USERKEY", "ASPSMS_PASSWORD": "password",
+                "OTP_API_KEYS": "web:web-key-0123456789abcdef",
+                "OTP_ADMIN_KEYS": "ops:ops-key-0123456789abcdef",
+                "OTP_SECRET": "secret-0123456789abcdef"}
+    environ = {}
+    for name, value in example.items():
+        if name.endswith("_FILE"):
+            variable = name.removesuffix("_FILE")
+            (tmp_path / variable).write_text(contents[variable] + "\n")
+            value = str(tmp_path / variable)
+        environ[name] = value
+
+    settings = load_settings(environ)
+    assert settings.redis_url == contents["REDIS_URL"]
+    assert settings.api_keys == {"web": "web-key-0123456789abcdef"}

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import CLIENT_KEY, service_env
-from tests.helpers import free_port, wait_for
+from tests.helpers import answers_healthz, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,20 +33,12 @@ def served(redis_db, redis_server, simulator, tmp_path):
             env=env, stdout=stdout, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(base, process), timeout=20)
+        wait_for(lambda: answers_healthz(base, process), timeout=20)
         yield process, base, out
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(10)
-
-
-def _healthy(base: str, process: subprocess.Popen) -> bool:
-    assert process.poll() is None, "gunicorn exited during start-up"
-    try:
-        return requests.get(base + "/healthz", timeout=0.5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _send_token_calls(simulator) -> int:

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 HTTP_CODES = {
     400: "malformed_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-    429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    413: "payload_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+    417: "expectation_failed", 422: "validation_failed", 429: "rate_limited",
+    431: "headers_too_large", 500: "internal_error", 501: "not_implemented",
+    503: "unavailable",
 }
 
 

@@ -1,0 +1,248 @@
+"""How each configuration variable is read and checked (the table is in :mod:`service.config`).
+
+Each reader takes the :class:`~service.envreader.Env` (which knows whether this is the
+sandbox) and returns the value or raises a ConfigError naming its variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+from service.envreader import ConfigError, Env
+from service.gateway.originators import originator_kind
+from service.storage import url_problem
+from service.verification.codes import validate_mask
+
+log = logging.getLogger(__name__)
+
+SANDBOX_CLIENT_KEY = "sandbox-client-key"
+SANDBOX_ADMIN_KEY = "sandbox-admin-key"
+DEFAULT_URL = "https://json.aspsms.com"
+
+# Defaults for the abuse limits; the README's table repeats them with the reasoning.
+DEFAULT_LIMITS = {
+    "OTP_LIMIT_START_PER_PHONE": "5 per hour;10 per day",
+    "OTP_LIMIT_START_PER_IP": "100 per hour;1000 per day",
+    "OTP_LIMIT_CHECK_PER_PHONE": "30 per hour",
+    "OTP_LIMIT_PER_CLIENT": "6000 per minute",
+    "OTP_BUDGET_PER_PREFIX": "50 per hour",
+    "OTP_BUDGET_PER_COUNTRY": "1000 per hour",
+    "OTP_BUDGET_GLOBAL": "5000 per hour;50000 per day",
+}
+# Sandbox mode is a developer's playground whose test suites start many verifications
+# from one address to a few numbers: volume limits are relaxed there (lockout, attempts
+# and cooldowns are not). Explicit values always win.
+SANDBOX_LIMITS = {name: "100000 per hour" for name in DEFAULT_LIMITS
+                  if name != "OTP_LIMIT_PER_CLIENT"}
+MIN_KEY_LENGTH = 16  # keys and OTP_SECRET: at least 96 bits of a random base64 string
+_KEY_NAME = re.compile(r"\A[A-Za-z0-9_.@-]{1,64}\Z")
+_WORD = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+_TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class TestNumber:
+    phone: str
+    code: str
+    expires: date
+
+
+def parse_keys(name: str, raw: str) -> dict[str, str]:
+    """``name:key`` pairs separated by commas; every key at least MIN_KEY_LENGTH long."""
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        key_name, sep, key = item.partition(":")
+        if not sep or not _KEY_NAME.match(key_name) or not key or re.search(r"\s", key):
+            raise ConfigError(name, "must be name:key pairs separated by commas")
+        if key_name in keys:
+            raise ConfigError(name, f"the key name {key_name!r} appears twice")
+        if key in keys.values():
+            raise ConfigError(name, f"the key of {key_name!r} is used twice")
+        if len(key) < MIN_KEY_LENGTH:
+            raise ConfigError(name, f"the key named {key_name!r} is shorter than "
+                                    f"{MIN_KEY_LENGTH} characters")
+        keys[key_name] = key
+    return keys
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def gateway_url(env: Env) -> str:
+    url = env.get("ASPSMS_URL", DEFAULT_URL).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url
+    raise ConfigError("ASPSMS_URL", "must be an https:// URL (http:// only for loopback hosts)")
+
+
+def affiliate_id(env: Env) -> str | None:
+    value = env.get("ASPSMS_AFFILIATE_ID")
+    if value is not None and not _WORD.match(value):
+        raise ConfigError("ASPSMS_AFFILIATE_ID", "must be 1-64 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def public_url(env: Env) -> str | None:
+    url = env.get("OTP_PUBLIC_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError("OTP_PUBLIC_URL", "must be an http(s) base URL without a query")
+    if len(url.rstrip("/")) > 80:
+        # Notification URLs must stay within the gateway's 200 characters.
+        raise ConfigError("OTP_PUBLIC_URL", "must be at most 80 characters")
+    return url.rstrip("/")
+
+
+def redis_url(env: Env) -> str | None:
+    url = env.get("REDIS_URL")
+    if url is None:
+        if env.sandbox:
+            return None
+        # an in-process store would exist once per worker and replica, each with its own
+        # limits and budgets
+        raise ConfigError("REDIS_URL", "is required outside sandbox mode (ASPSMS_USERKEY "
+                                       "is set); the embedded store is for the sandbox only")
+    problem = url_problem(url)
+    if problem:
+        raise ConfigError("REDIS_URL", problem)
+    return url
+
+
+def originator(env: Env) -> str:
+    value = env.get("ASPSMS_ORIGINATOR", "Verify" if env.sandbox else None)
+    if value is None:
+        raise ConfigError("ASPSMS_ORIGINATOR", "is required outside sandbox mode")
+    if originator_kind(value) is not None:
+        return value
+    raise ConfigError(
+        "ASPSMS_ORIGINATOR", "must be up to 11 letters/digits or an E.164 number like +41791234567"
+    )
+
+
+def countries(env: Env) -> frozenset[str]:
+    raw = env.get("OTP_ALLOWED_COUNTRIES", "")
+    codes = frozenset(c.strip().upper() for c in re.split(r"[,;\s]+", raw) if c.strip())
+    unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+    if unknown:
+        raise ConfigError("OTP_ALLOWED_COUNTRIES", f"unknown country code {unknown[0]!r}")
+    return codes
+
+
+def region(env: Env) -> str | None:
+    region = env.get("OTP_DEFAULT_REGION")
+    if region is None:
+        return None
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError("OTP_DEFAULT_REGION", f"unknown country code {region!r}")
+    return region.upper()
+
+
+def parse_test_numbers(raw: str | None, today: date | None = None) -> dict[str, TestNumber]:
+    """``+41790000000=123456@2027-01-31`` entries; expired ones are dropped with a warning."""
+    numbers: dict[str, TestNumber] = {}
+    today = today or date.today()
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        match = _TEST_NUMBER.fullmatch(item.strip())
+        try:
+            expires = date.fromisoformat(match.group(3)) if match else None
+        except ValueError:
+            expires = None
+        if not match or expires is None:
+            raise ConfigError("OTP_TEST_NUMBERS",
+                              "entries must look like +41790000000=123456@2027-01-31")
+        if expires < today:
+            log.warning("OTP_TEST_NUMBERS: an entry expired on %s and is ignored", expires)
+            continue
+        numbers[match.group(1)] = TestNumber(match.group(1), match.group(2), expires)
+    return numbers
+
+
+def mask(env: Env) -> str:
+    mask = env.get("OTP_CODE_MASK", "######")
+    problem = validate_mask(mask)
+    if problem:
+        raise ConfigError("OTP_CODE_MASK", problem)
+    return mask
+
+
+def template(env: Env) -> str | None:
+    template = env.get("OTP_MESSAGE_TEMPLATE")
+    if template is not None and "<VERIFICATIONCODE>" not in template:
+        raise ConfigError("OTP_MESSAGE_TEMPLATE", "must contain <VERIFICATIONCODE>")
+    return template
+
+
+def secret(env: Env) -> bytes:
+    secret = env.get("OTP_SECRET")
+    if secret is None:
+        if not env.sandbox:
+            raise ConfigError("OTP_SECRET", "is required outside sandbox mode")
+        return secrets.token_bytes(32)
+    if len(secret) < MIN_KEY_LENGTH:
+        raise ConfigError("OTP_SECRET", f"must be at least {MIN_KEY_LENGTH} characters")
+    return secret.encode()
+
+
+def keys(name: str, sandbox_default: str) -> Callable[[Env], dict[str, str]]:
+    def read(env: Env) -> dict[str, str]:
+        raw = env.get(name, sandbox_default if env.sandbox else None)
+        if raw is None:
+            raise ConfigError(name, "is required outside sandbox mode")
+        return parse_keys(name, raw)
+    return read
+
+
+def log_level(env: Env) -> str:
+    level = env.get("LOG_LEVEL", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
+
+
+def userkey(env: Env) -> str:
+    value = env.get("ASPSMS_USERKEY")
+    if value is None and env.given("ASPSMS_USERKEY"):
+        raise ConfigError("ASPSMS_USERKEY", "is empty")
+    return value or ""
+
+
+def password(env: Env) -> str:
+    if env.sandbox:
+        return ""
+    password = env.get("ASPSMS_PASSWORD")
+    if password is None:
+        raise ConfigError("ASPSMS_PASSWORD", "is required when ASPSMS_USERKEY is set")
+    return password
+
+
+def limit(name: str) -> Callable[[Env], str]:
+    def read(env: Env) -> str:
+        defaults = SANDBOX_LIMITS if env.sandbox else DEFAULT_LIMITS
+        return env.limit(name, defaults.get(name, DEFAULT_LIMITS[name]))
+    return read
+
+
