@@ -322,3 +322,43 @@ def test_a_frozen_store_answers_503_within_redis_timeout_and_then_recovers(
         wait_for(lambda: http.get("/readyz").status_code == 200, timeout=15)
         wait_for(lambda: http.post("/otp/start", json={"phone": "+41791130301"},
                                    headers=AUTH).status_code == 201, timeout=15)
+
+
+@pytest.mark.parametrize(("frozen_before", "headers"), [
+    ("service.verification.budgets.PhoneLimits._count", {}),  # after the send's reservation
+    ("service.verification.store.VerificationStore.reserve_send",  # after the key's claim
+     {"Idempotency-Key": "frozen-1"}),
+])
+def test_a_store_frozen_in_the_middle_of_a_start_is_waited_for_once(
+        simulator, monkeypatch, frozen_before, headers):
+    # What the request would do next (undo the reservation, release the claim) would wait
+    # the timeout a second time: a 503 after 2 x REDIS_TIMEOUT.
+    import importlib
+
+    module_name, class_name, method = frozen_before.rsplit(".", 2)
+    owner = getattr(importlib.import_module(module_name), class_name)
+    timeout = 1.0
+    with TOPOLOGIES["standalone"]() as topology:
+        app = create_app(service_env(topology.url, simulator.url, REDIS_TIMEOUT=str(timeout),
+                                     **ROOMY))
+        original = getattr(owner, method)
+
+        def freeze_then_call(self, *args, **kwargs):
+            os.kill(topology.node.process.pid, signal.SIGSTOP)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, method, freeze_then_call)
+        try:
+            began = time.monotonic()
+            answer = app.test_client().post("/otp/start", json={"phone": "+41791130310"},
+                                            headers={**AUTH, **headers})
+            elapsed = time.monotonic() - began
+        finally:
+            os.kill(topology.node.process.pid, signal.SIGCONT)
+        monkeypatch.undo()
+        assert answer.status_code == 503 and answer.get_json()["code"] == "store_unavailable"
+        assert elapsed < timeout + 0.5
+        # the next request waits again if it must: the mark was this request's only
+        again = app.test_client().post("/otp/start", json={"phone": "+41791130311"},
+                                       headers=AUTH)
+        assert again.status_code == 201

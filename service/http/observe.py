@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from service import metrics
 from service.errors import ServiceError
 from service.logs import REDACTED
+from service.verification import waits
 from service.verification.phones import mask_phone
 from service.verification.store import ID_PATTERN
 
@@ -40,6 +41,7 @@ def init_app(app: Flask, services) -> None:
 
 
 def _begin() -> None:
+    waits.begin()  # this request has not waited for the store yet
     g.started = time.perf_counter()
     g.request_id = _request_id()
     metrics.begin_request()

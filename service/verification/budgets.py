@@ -36,6 +36,7 @@ import redis
 from limits import RateLimitItem, parse_many
 
 from service.errors import RateLimited, StoreUnavailable
+from service.verification import waits
 from service.verification.phones import Phone
 from service.verification.store import STORE_ERRORS, register_script
 
@@ -132,10 +133,12 @@ class PhoneLimits:
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
+        waits.refuse_if_waited()
         try:
             answer = self._script(keys=[*(key for _, key in breakers), *(c.key for c in counted)],
                                   args=args)
         except (redis.RedisError, *STORE_ERRORS) as e:
+            waits.note(e)
             raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
         if answer[0] == "tripped":
             kind = breakers[int(answer[1]) - 1][0]

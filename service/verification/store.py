@@ -36,6 +36,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from service.errors import StoreUnavailable
+from service.verification import waits
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,11 @@ def store_call(method):
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
+        waits.refuse_if_waited()  # one wait per request (waits.py)
         try:
             return method(*args, **kwargs)
         except STORE_ERRORS as e:
+            waits.note(e)
             raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
 
     return wrapper
