@@ -32,12 +32,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 from limits import RateLimitItem, parse_many
 
-from service.errors import RateLimited, StoreUnavailable
+from service.errors import RateLimited
+from service.storage import store_call
 from service.verification.phones import Phone
-from service.verification.store import STORE_ERRORS, register_script
+from service.verification.store import register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
@@ -127,16 +127,14 @@ class PhoneLimits:
         item = self.items["check_per_phone"][window - 1]
         self._refuse(_Counted("check_per_phone", item, "", 0), wait_ms / 1000, False)
 
+    @store_call
     def _count(self, breakers: list[tuple[str, str]], counted: list[_Counted]) -> None:
         """``breakers``: each budget's (kind, breaker key), in the order counted names them."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
-        try:
-            answer = self._script(keys=[*(key for _, key in breakers), *(c.key for c in counted)],
-                                  args=args)
-        except (redis.RedisError, *STORE_ERRORS) as e:
-            raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
+        answer = self._script(keys=[*(key for _, key in breakers), *(c.key for c in counted)],
+                              args=args)
         if answer[0] == "tripped":
             kind = breakers[int(answer[1]) - 1][0]
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",

@@ -95,7 +95,7 @@ class VerificationService(Checks):
         if costs:
             try:  # counted after the reservation, so only sends count (a breaker too)
                 self.limits.count_send(phone, ph)
-            except errors.ServiceError:
+            except Exception:  # a refusal, the store down, or a bug in count_limits.lua
                 undo()
                 raise
         verification = Verification.from_hash(reservation.verification_id, reservation.state)

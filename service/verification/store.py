@@ -22,7 +22,6 @@ answer (its token is never asked again, which would approve a verified token for
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import logging
@@ -36,6 +35,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from service.errors import StoreUnavailable
+from service.storage import store_call
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,6 @@ FAILURE_MEMORY_MS = 24 * 3600 * 1000
 ID_PATTERN = re.compile(r"\Avf_([0-9a-f]{4})[A-Za-z0-9_-]{22}\Z")
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
            "record_delivery", "clear_lockout")
-STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
-                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError,
-                # a cluster none of whose nodes answers
-                redis.exceptions.RedisClusterException)
 # how long a decision acted on outside Redis waits for a replica (healthy: a millisecond)
 REPLICA_WAIT_MS = 100
 REPLICA_CHECK_SECONDS = 1.0
@@ -73,19 +67,6 @@ def script_source(name: str) -> str:
 
 def register_script(client, name: str):
     return client.register_script(script_source(name))
-
-
-def store_call(method):
-    """Redis trouble becomes one named decision: 503 store_unavailable, fail closed."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except STORE_ERRORS as e:
-            raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
-
-    return wrapper
 
 
 class Unreplicated(StoreUnavailable):
