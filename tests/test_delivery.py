@@ -16,7 +16,8 @@ import requests
 from werkzeug.serving import make_server
 
 from service import cli
-from service.verification.delivery import parse_trn, trn_base, trn_for
+from service.verification import keys
+from service.verification.trn import parse_trn, trn_base, trn_for
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
 from tests.helpers import free_port, wait_for
 
@@ -278,13 +279,13 @@ def test_a_bad_delivery_time_already_stored_does_not_break_any_read(
         live, simulator, redis_db, stored):
     outcomes(simulator, **{PHONE: ("lost", None)})
     vid = live.start()["id"]
-    redis_db.hset(live.services.store.verification_key(vid), "delivery_at", stored)
+    redis_db.hset(keys.verification_key(vid), "delivery_at", stored)
     assert live.read(vid)["delivery_updated_at"] is None
     assert _usable(live, simulator, vid)["delivery_updated_at"] is None
 
 
 def test_a_signed_callback_for_an_unknown_verification_answers_404(live, simulator):
-    unknown = live.services.store.new_id("0" * 32)
+    unknown = keys.new_id("0" * 32)
     signature = live.services.verifications.notifier.signature(unknown, "d1")
     response = requests.get(f"{live.base}/delivery/{unknown}/d1?s={signature}&st=0&r=000",
                             timeout=5)
@@ -434,7 +435,7 @@ def _two_resends(live):
 
     def reserve(now_ms):
         return store.reserve_send(
-            client="acme", phone_hash=ph, seen_pointer=vid, new_id=store.new_id(ph),
+            client="acme", phone_hash=ph, seen_pointer=vid, new_id=keys.new_id(ph),
             now_ms=now_ms, cooldown_ms=0, max_sends=5, expires_ms=now_ms + 600_000,
             fields={}, trns=(base, ""))
 

@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 
+from service.verification import keys
 from tests.conftest import last_code
 from tests.helpers import gateway_calls, sim, wait_for
 
@@ -308,10 +309,10 @@ def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
     vid = start(app.test_client(), auth).get_json()["id"]
     store = app.extensions["otp"].store
     ph, now = store.phone_hash(PHONE), int(time.time() * 1000)
-    first_ref = redis_db.hget(store.verification_key(vid), "ref")
+    first_ref = redis_db.hget(keys.verification_key(vid), "ref")
     for later, ref in ((1000, "ref-two"), (2000, "ref-three")):  # two resends, unanswered
         reserved = store.reserve_send(
-            client="acme", phone_hash=ph, seen_pointer=vid, new_id=store.new_id(ph),
+            client="acme", phone_hash=ph, seen_pointer=vid, new_id=keys.new_id(ph),
             now_ms=now + later, cooldown_ms=0, max_sends=5, expires_ms=now + 600_000,
             fields={"ref": ref})
         assert reserved.outcome == "resend"
@@ -324,7 +325,7 @@ def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
     assert undo("ref-two") == "superseded"  # the later send stands
     assert undo("ref-two") == "gone"  # a second run finds nothing left
     assert undo("ref-three") == "reverted"
-    state = redis_db.hgetall(store.verification_key(vid))
+    state = redis_db.hgetall(keys.verification_key(vid))
     # the superseded send still counts toward OTP_MAX_SENDS (undo_send.lua); the token
     # is the first send's again
     assert (state["sends"], state["ref"]) == ("2", first_ref)

@@ -37,7 +37,7 @@ from limits import RateLimitItem, parse_many
 from service.errors import RateLimited
 from service.storage import store_call
 from service.verification.phones import Phone
-from service.verification.store import register_script
+from service.verification.scripts import register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers

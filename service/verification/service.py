@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.gateway import AspsmsClient, GatewayError, GatewayTimeout
-from service.verification import errors, messages
+from service.verification import errors, keys, messages
 from service.verification.checks import Checks
 from service.verification.codes import validate_mask
-from service.verification.delivery import trn_base
 from service.verification.model import Verification, now_ms
 from service.verification.phones import Phone, PhonePolicy, mask_phone
 from service.verification.store import UNREAD, Reservation, Unreplicated, VerificationStore
 from service.verification.take_backs import TakeBacks
+from service.verification.trn import trn_base
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class VerificationService(Checks):
         seen = UNREAD  # most starts are a phone's first: the script reads the pointer
         for _ in range(5):
             now = now_ms(self.clock)
-            new_id = self.store.new_id(ph)
+            new_id = keys.new_id(ph)
             expires = now + validity * 60_000
             fields = self._new_fields(client, phone, ph, request, mask, validity, now)
             prior = None if seen is UNREAD else seen
