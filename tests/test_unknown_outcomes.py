@@ -303,7 +303,7 @@ def test_a_reservation_whose_answer_was_lost_is_taken_back(
 
 def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
         make_app, auth, simulator, redis_db):
-    from service.verification.store import Reservation
+    from service.verification.decisions import Reservation
 
     app = make_app(OTP_RESEND_COOLDOWN="0")
     vid = start(app.test_client(), auth).get_json()["id"]

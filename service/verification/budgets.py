@@ -36,6 +36,7 @@ from limits import RateLimitItem, parse_many
 
 from service.errors import RateLimited
 from service.storage import store_call
+from service.verification.decisions import Count, Counted
 from service.verification.phones import Phone
 from service.verification.scripts import register_script
 
@@ -133,14 +134,14 @@ class PhoneLimits:
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
-        answer = self._script(keys=[*(key for _, key in breakers), *(c.key for c in counted)],
-                              args=args)
-        if answer[0] == "tripped":
-            kind = breakers[int(answer[1]) - 1][0]
+        count = Count.parse(self._script(
+            keys=[*(key for _, key in breakers), *(c.key for c in counted)], args=args))
+        if count.decision is Counted.TRIPPED:
+            kind = breakers[count.index - 1][0]
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
-                              int(answer[2]) / 1000, f"{kind}_budget")
-        if answer[0] == "refused":
-            self._refuse(counted[int(answer[1]) - 1], int(answer[2]) / 1000, answer[3] == 1)
+                              count.wait_ms / 1000, f"{kind}_budget")
+        if count.decision is Counted.REFUSED:
+            self._refuse(counted[count.index - 1], count.wait_ms / 1000, count.opened)
 
     def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
         kind, item = counted.kind, counted.item

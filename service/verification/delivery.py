@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.errors import ServiceError
+from service.verification.decisions import Recorded
 from service.verification.delivery_reasons import REASON, describe
 from service.verification.errors import VerificationNotFound
 from service.verification.keys import ID_PATTERN, PENDING_HORIZON_MS
@@ -119,11 +120,12 @@ class DeliveryNotifier:
         return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
 
     # -- receiving -----------------------------------------------------------------------
-    def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> str:
+    def receive(self, verification_id: str, event: str,
+                tags: Mapping[str, str]) -> Recorded:
         """Check a callback's signature and tags, then apply it; raises a ServiceError."""
         report = self.verify(verification_id, event, tags)
         decision = self.apply(report)
-        if decision == "not_found":
+        if decision is Recorded.NOT_FOUND:
             raise VerificationNotFound("No such verification.")
         return decision
 
@@ -149,19 +151,18 @@ class DeliveryNotifier:
                                       errors=problems)
         return Report(verification_id, send, KINDS[kind], reason, self._plausible(at_ms))
 
-    def apply(self, report: Report) -> str:
-        """Record a report (the script orders them): updated, unchanged, stale, not_found,
-        or kept (about the send before one whose reservation stands; undo_send.lua puts it
-        back if that send fails)."""
+    def apply(self, report: Report) -> Recorded:
+        """Record a report (the script orders them; a report kept for the send before one
+        whose reservation stands is put back by undo_send.lua if that send fails)."""
         text, family = describe(report.status, report.reason)
-        decision, _ = self.store.record_delivery(
+        decision = self.store.record_delivery(
             report.verification_id, send=report.send, status=report.status,
-            reason=report.reason, reason_text=text, at_ms=report.at_ms)
+            reason=report.reason, reason_text=text, at_ms=report.at_ms).decision
         trn = trn_for(report.verification_id, report.send)
-        if decision in ("stale", "not_found") or (decision in ("updated", "kept")
-                                                 and report.status in FINAL):
+        if decision in (Recorded.STALE, Recorded.NOT_FOUND) or (
+                decision in (Recorded.UPDATED, Recorded.KEPT) and report.status in FINAL):
             self.store.forget_awaiting(trn)
-        if decision == "updated" and report.status != "submitted":
+        if decision is Recorded.UPDATED and report.status != "submitted":
             log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
                      family)
             self._events("delivery", status=report.status, reason_class=family)
@@ -177,7 +178,7 @@ class DeliveryNotifier:
         updated = 0
         for first in range(0, len(wanted), batch):
             rows = gateway.inquire_delivery_notifications(wanted[first:first + batch])
-            updated += sum(self._apply_row(row) == "updated" for row in rows)
+            updated += sum(self._apply_row(row) is Recorded.UPDATED for row in rows)
         return {"due": len(due), "inquired": len(wanted), "updated": updated,
                 "expired": expired}
 
@@ -192,11 +193,11 @@ class DeliveryNotifier:
         self.store.forget_awaiting(trn)
         return False
 
-    def _apply_row(self, row) -> str:
+    def _apply_row(self, row) -> Recorded | None:
         parsed = parse_trn(row.transaction_reference_number)
         status = STATUS_FOR_DST.get(row.delivery_status)
         if parsed is None or status is None:
-            return "skipped"
+            return None  # not one of our sends, or no status yet
         reason = row.reason_code if REASON.match(row.reason_code) else ""
         moment = row.notification_date or row.submission_date
         at_ms = self._plausible(_ms(moment) if moment else None)

@@ -18,9 +18,10 @@ from service.gateway import AspsmsClient, GatewayError, GatewayTimeout
 from service.verification import errors, keys, messages
 from service.verification.checks import Checks
 from service.verification.codes import validate_mask
+from service.verification.decisions import Ended, Ending, Reservation, Send
 from service.verification.model import Verification, now_ms
 from service.verification.phones import Phone, PhonePolicy, mask_phone
-from service.verification.store import UNREAD, Reservation, Unreplicated, VerificationStore
+from service.verification.store import UNREAD, Unreplicated, VerificationStore
 from service.verification.take_backs import TakeBacks
 from service.verification.trn import trn_base
 from service.verification.upstream import problem_for
@@ -115,7 +116,7 @@ class VerificationService(Checks):
             raise problem from e
         self.on_event("sent", country=phone.country, test=verification.test,
                       verification=verification)
-        return Started(verification, reservation.outcome == "created")
+        return Started(verification, reservation.outcome is Send.CREATED)
 
     def _take_back(self, client, ph, reservation: Reservation, seen, trn,
                    reference: str = "") -> None:
@@ -132,9 +133,9 @@ class VerificationService(Checks):
         ran it later): take back what it may have reserved, a creation under ``new_id`` or a
         resend under the new token reference. Each is a no-op if it never happened."""
         state = {"sends": "1", "expires": str(fields["expires"])}
-        self._take_back(client, ph, Reservation("created", new_id, state=state), seen, trn)
+        self._take_back(client, ph, Reservation(Send.CREATED, new_id, state=state), seen, trn)
         if seen is not None:
-            self._take_back(client, ph, Reservation("resend", seen, state=state), seen, trn,
+            self._take_back(client, ph, Reservation(Send.RESEND, seen, state=state), seen, trn,
                             reference=fields["ref"])
 
     def _options(self, request: StartRequest) -> tuple[str, int]:
@@ -172,7 +173,7 @@ class VerificationService(Checks):
             except errors.StoreUnavailable:
                 self._take_back_unanswered(client, ph, prior, fields, new_id, trn)
                 raise
-            if reservation.outcome != "retry":
+            if reservation.outcome is not Send.RETRY:
                 break
             seen = reservation.verification_id  # the pointer as the script found it
         else:
@@ -194,10 +195,10 @@ class VerificationService(Checks):
 
     @staticmethod
     def _refuse_if_limited(reservation: Reservation) -> None:
-        if reservation.outcome == "cooldown":
+        if reservation.outcome is Send.COOLDOWN:
             raise errors.RateLimited("Wait before asking for another code.",
                                      reservation.wait_ms / 1000, "resend_cooldown")
-        if reservation.outcome == "max_sends":
+        if reservation.outcome is Send.MAX_SENDS:
             raise errors.RateLimited("No more codes can be sent for this verification.",
                                      reservation.wait_ms / 1000, "max_sends")
 
@@ -241,15 +242,15 @@ class VerificationService(Checks):
 
     def cancel(self, client: str, verification_id: str) -> Verification:
         verification = self.read(client, verification_id)
-        decision, status = self._end(verification, "canceled")
-        if decision == "closed":
-            raise self._closed(status)
+        ending = self._end(verification, "canceled")
+        if ending.decision is Ended.CLOSED:
+            raise self._closed(ending.status)
         return self.read(client, verification_id)
 
-    def _end(self, verification: Verification, status: str) -> tuple[str, str]:
-        decision, detail = self.store.end_pending(
+    def _end(self, verification: Verification, status: str) -> Ending:
+        ending = self.store.end_pending(
             verification.id, client=verification.client, now_ms=now_ms(self.clock),
             status=status, masked_phone=mask_phone(verification.phone))
-        if decision == "not_found":
+        if ending.decision is Ended.NOT_FOUND:
             raise errors.VerificationNotFound("No such verification.")
-        return decision, detail
+        return ending

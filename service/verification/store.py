@@ -10,13 +10,23 @@ replica before it is acted on (:mod:`service.verification.replicas`). Redis trou
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 import redis
 
 from service.errors import StoreUnavailable
 from service.storage import store_call
 from service.verification import keys
+from service.verification.decisions import (
+    SENDS,
+    Claim,
+    Claimed,
+    DeliveryRecord,
+    Ending,
+    Recorded,
+    Reservation,
+    Settlement,
+    Undo,
+)
 from service.verification.keys import (
     FAILURE_MEMORY_MS,
     ID_PATTERN,
@@ -43,14 +53,6 @@ class Unreplicated(StoreUnavailable):
     def __init__(self, reservation: Reservation):
         super().__init__("No replica confirmed the send; nothing was sent.")
         self.reservation = reservation
-
-
-@dataclass(frozen=True)
-class Reservation:
-    outcome: str  # created | resend | cooldown | max_sends | retry
-    verification_id: str | None = None
-    wait_ms: int = 0
-    state: dict[str, str] | None = None  # the verification's fields after a send reservation
 
 
 class VerificationStore:
@@ -98,40 +100,31 @@ class VerificationStore:
                 expires_ms, *trns, PENDING_HORIZON_MS,
                 fields.get("ref") or secrets.token_hex(16), *flat]
         answer, replicated = self._replicas.run(self._scripts["reserve_send"], names, args,
-                                                ("created", "resend"))
-        outcome = answer[0]
-        if outcome in ("cooldown", "max_sends"):
-            return Reservation(outcome, seen_pointer, int(float(answer[1])))
-        if outcome == "retry":
-            return Reservation(outcome, answer[1] or None)
-        state = dict(zip(answer[2::2], answer[3::2], strict=True))
-        reservation = Reservation(outcome, answer[1], state=state)
+                                                SENDS)
+        reservation = Reservation.parse(answer, seen_pointer)
         if not replicated:
             raise Unreplicated(reservation)
         return reservation
 
     @store_call
     def undo_send(self, *, client: str, phone_hash: str, reservation: Reservation,
-                  seen_pointer: str | None, trn: str = "", reference: str = "") -> str:
-        """Take back a reserved send that did not go out: ``removed`` (a creation),
-        ``reverted`` (a resend), ``superseded`` (a later send was reserved meanwhile and
-        stands; the failed one still counts toward the send budget) or ``gone`` (ended and
-        removed, or taken back already). ``reference``: a resend whose reservation answer
-        was lost, named by the token reference it was reserved under."""
+                  seen_pointer: str | None, trn: str = "", reference: str = "") -> Undo:
+        """Take back a reserved send that did not go out. ``reference``: a resend whose
+        reservation answer was lost, named by the token reference it was reserved under."""
         names = [keys.pointer_key(client, phone_hash),
                 keys.verification_key(reservation.verification_id),
                 keys.awaiting_delivery_key(phone_hash[:4])]
         send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
                 send, reference]
-        return self._scripts["undo_send"](keys=names, args=args)
+        return Undo(self._scripts["undo_send"](keys=names, args=args))
 
     @store_call
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
                       now_ms: int, hold_ms: int, masked_phone: str,
                       lockout: tuple[int, int, int],
-                      windows: tuple = ()) -> tuple[str, list[str]]:
-        """The decision and its details; ``windows`` are the phone's check limit as
+                      windows: tuple = ()) -> Claim:
+        """``windows`` are the phone's check limit as
         (key, amount, window ms), counted only by a claim; ``lockout`` as for
         :meth:`settle_check`, for a claim found never settled."""
         names = [keys.verification_key(verification_id), keys.failure_key(phone_hash),
@@ -139,31 +132,30 @@ class VerificationStore:
         args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._replicas.run(self._scripts["claim_attempt"], names, args,
-                                                ("claimed",))
+                                                (Claimed.CLAIMED,))
+        claim = Claim.parse(answer)
         if not replicated:
             self.redis.hdel(names[0], "busy")
             raise StoreUnavailable("No replica confirmed the check; the code was not checked.")
-        return answer[0], answer[1:]
+        return claim
 
     @store_call
     def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,
                      now_ms: int, masked_phone: str, lockout: tuple[int, int, int],
-                     token_reference: str) -> tuple[str, dict[str, str]]:
-        """The decision taken and the verification's fields after it. ``lockout``: failures
+                     token_reference: str) -> Settlement:
+        """``lockout``: failures
         before the phone locks, the first and the longest lock (ms); ``token_reference``:
         the token the check asked about (spent when the outcome is unknown)."""
         names = [keys.verification_key(verification_id), keys.failure_key(phone_hash)]
         args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
-        answer = self._scripts["settle_check"](keys=names, args=args)
-        return answer[0], dict(zip(answer[1::2], answer[2::2], strict=True))
+        return Settlement.parse(self._scripts["settle_check"](keys=names, args=args))
 
     @store_call
     def end_pending(self, verification_id: str, *, client: str, now_ms: int, status: str,
-                    masked_phone: str) -> tuple[str, str]:
-        answer = self._scripts["end_pending"](
+                    masked_phone: str) -> Ending:
+        return Ending.parse(self._scripts["end_pending"](
             keys=[keys.verification_key(verification_id)],
-            args=[now_ms, client, status, masked_phone])
-        return answer[0], (answer[1] if len(answer) > 1 else "")
+            args=[now_ms, client, status, masked_phone]))
 
     @store_call
     def clear_lockout(self, phone_hash: str, now_ms: int) -> bool:
@@ -173,14 +165,13 @@ class VerificationStore:
 
     @store_call
     def record_delivery(self, verification_id: str, *, send: int, status: str, reason: str,
-                        reason_text: str, at_ms: int | None) -> tuple[str, str]:
-        """Apply one delivery report: (updated | unchanged | stale | kept | not_found, status)."""
+                        reason_text: str, at_ms: int | None) -> DeliveryRecord:
+        """Apply one delivery report."""
         key = keys.verification_key(verification_id)
         if key is None:
-            return "not_found", ""
-        answer = self._scripts["record_delivery"](
-            keys=[key], args=[send, status, reason, reason_text, "" if at_ms is None else at_ms])
-        return answer[0], (answer[1] if len(answer) > 1 else "")
+            return DeliveryRecord(Recorded.NOT_FOUND)
+        return DeliveryRecord.parse(self._scripts["record_delivery"](
+            keys=[key], args=[send, status, reason, reason_text, "" if at_ms is None else at_ms]))
 
     # -- sends awaiting a delivery status (the delivery poll) ----------------------------
     @store_call
