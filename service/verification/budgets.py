@@ -154,3 +154,20 @@ class PhoneLimits:
             self.on_event("breaker_tripped", kind=kind)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)
+
+
+class NoLimits:
+    """The null PhoneLimits, for a service built without limits and budgets: every send
+    and check counts against nothing."""
+
+    def count_send(self, phone: Phone, phone_hash: str) -> None:
+        pass
+
+    def count_unlock_code(self, phone: Phone, phone_hash: str) -> None:
+        pass
+
+    def check_windows(self, phone_hash: str) -> tuple:
+        return ()  # no window, so claim_attempt.lua never answers 'limited'
+
+
+NO_LIMITS = NoLimits()

@@ -44,13 +44,14 @@ class Checks:
         """Spend one attempt on ``code``; approve at most once."""
         verification = self._find_for_check(client, verification_id, phone)
         self._raise_if_closed(verification)
-        form = self._code_form(verification)
+        expected = self._test_code(verification.phone) if verification.test else None
+        form = self._code_form(verification, expected)
         typed = normalise_input(code, form)
         if not matches_mask(typed, form):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
         self._claim(verification)
         try:
-            valid = self._ask_gateway(verification, typed)
+            valid = self._ask_gateway(verification, typed, expected)
         except GatewayError as e:
             raise self._check_failed(verification, e) from e
         settlement = self._settle(verification, "valid" if valid else "wrong")
@@ -61,10 +62,11 @@ class Checks:
         self.on_event("checked", verification=settled, valid=approved)
         return settled, approved
 
-    def _code_form(self, verification: Verification) -> str:
-        """The mask the right code follows. A test number's code is the configured one,
-        whatever mask its verification was started with, so only its length is a form."""
-        expected = self._test_code(verification.phone) if verification.test else None
+    @staticmethod
+    def _code_form(verification: Verification, expected: str | None) -> str:
+        """The mask the right code follows. A test number's code is the configured one
+        (``expected``), whatever mask its verification was started with, so only its length
+        is a form."""
         return verification.mask if expected is None else "N" * len(expected)
 
     def _check_failed(self, verification: Verification, error: GatewayError):
@@ -92,8 +94,7 @@ class Checks:
         return self.read(client, verification_id)
 
     def _claim(self, verification: Verification) -> None:
-        windows = () if self.limits is None else self.limits.check_windows(
-            verification.phone_hash)
+        windows = self.limits.check_windows(verification.phone_hash)
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         pause = FIRST_POLL_SECONDS
         while True:
@@ -126,8 +127,9 @@ class Checks:
             time.sleep(min(pause * random.uniform(0.75, 1.0), left))
             pause = min(pause * 2, LONGEST_POLL_SECONDS)
 
-    def _ask_gateway(self, verification: Verification, typed: str) -> bool:
-        expected = self._test_code(verification.phone) if verification.test else None
+    def _ask_gateway(self, verification: Verification, typed: str,
+                     expected: str | None) -> bool:
+        """``expected``: a test number's configured code (None once its entry expired)."""
         if verification.test:
             if expected is None:
                 return False

@@ -92,7 +92,25 @@ def _moment_ms(stamp: str) -> int | None:
         return None
 
 
+class NoNotifier:
+    """The null DeliveryNotifier, for a service built without one: sends carry no TRN or
+    callback URL and await no status; a callback names nothing."""
+
+    tracks = False
+
+    def urls_for(self, verification) -> dict[str, str]:
+        return {}
+
+    def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> Recorded:
+        raise VerificationNotFound("Delivery notifications are not configured.")
+
+
+NO_NOTIFIER = NoNotifier()
+
+
 class DeliveryNotifier:
+    tracks = True  # every send awaits its status under its TRN (the poll's fallback)
+
     def __init__(self, store: VerificationStore, secret: bytes, public_url: str | None, *,
                  events=None, clock: Callable[[], float] = time.time):
         self.store = store
