@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from service import cli
 from service.verification import keys
+from service.verification.delivery import DeliveryNotifier
 from service.verification.trn import parse_trn, trn_base, trn_for
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
 from tests.helpers import free_port, wait_for
@@ -364,8 +365,11 @@ def test_poll_leaves_recent_sends_alone_and_gives_up_very_old_ones(live, simulat
     vid = live.start()["id"]
     asked = inquiries(simulator)
     assert poll("--older-than", "60")["inquired"] == 0
-    time.sleep(0.01)
-    assert poll("--older-than", "0", "--max-age", "0")["expired"] == 1
+    # a second later (an injected clock, no sleep), the send is older than --max-age 0
+    later = DeliveryNotifier(live.services.store, b"signs-nothing-here", None,
+                             clock=lambda: time.time() + 1)
+    assert later.poll(live.services.gateway, older_than=0, batch=1000,
+                      max_age=0)["expired"] == 1
     assert inquiries(simulator) == asked
     assert live.read(vid)["delivery_status"] == "submitted"
 
@@ -373,7 +377,8 @@ def test_poll_leaves_recent_sends_alone_and_gives_up_very_old_ones(live, simulat
 def awaiting(live) -> set[str]:
     """Every TRN awaiting a delivery status, whatever its slot."""
     redis = live.services.redis
-    return {trn for key in redis.keys("otp:{*}:dlv") for trn in redis.zrange(key, 0, -1)}
+    return {trn for key in redis.keys(keys.awaiting_delivery_key("*"))
+            for trn in redis.zrange(key, 0, -1)}
 
 
 def test_each_send_awaits_its_status_in_its_verifications_slot(make_live, simulator):
@@ -382,9 +387,9 @@ def test_each_send_awaits_its_status_in_its_verifications_slot(make_live, simula
     vid = live.start()["id"]
     live.start()  # a resend on the same verification
     tag = vid[3:7]
-    assert live.services.redis.zrange(f"otp:{{{tag}}}:dlv", 0, -1) == [
+    assert live.services.redis.zrange(keys.awaiting_delivery_key(tag), 0, -1) == [
         trn_for(vid, 1), trn_for(vid, 2)]
-    assert live.services.redis.pttl(f"otp:{{{tag}}}:dlv") > 24 * 3600 * 1000
+    assert live.services.redis.pttl(keys.awaiting_delivery_key(tag)) > 24 * 3600 * 1000
 
 
 def test_a_send_the_gateway_refused_or_a_test_number_awaits_nothing(

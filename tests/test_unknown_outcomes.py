@@ -107,7 +107,7 @@ def test_a_claim_never_settled_is_settled_as_an_unknown_outcome(
     # a worker died (or a failover forgot the settlement) after the code went to the gateway
     http = make_app(OTP_MAX_FAILURES_PER_PHONE="1").test_client()
     vid = start(http, auth).get_json()["id"]
-    key = f"otp:{{{vid[3:7]}}}:v:{vid}"
+    key = keys.verification_key(vid)
     redis_db.hset(key, "busy", int(time.time() * 1000) - 1)  # its hold has run out
     refused = check(http, auth, last_code(simulator, PHONE), vid)
     assert refused.status_code == 409 and refused.get_json()["code"] == "resend_required"
@@ -227,7 +227,8 @@ def fail_right_after(monkeypatch, owner, name: str, down: threading.Event):
 
 
 def reservations(redis_db) -> list[str]:
-    return [k for k in redis_db.scan_iter("otp:*") if ":v:" in k or ":cur:" in k]
+    return [*redis_db.scan_iter(keys.ANY_VERIFICATION),
+            *redis_db.scan_iter(keys.pointer_key("*", "*"))]
 
 
 def test_a_start_the_store_fails_after_its_reservation_can_be_retried(

@@ -90,7 +90,7 @@ class PhoneLimits:
                 ("prefix", self._hash("prefix:" + phone.prefix))]
 
     @staticmethod
-    def _breaker_key(kind: str, scope: str) -> str:
+    def breaker_key(kind: str, scope: str) -> str:
         return f"otp:{BREAKER_TAG}:{kind}:{scope}"
 
     def _counted(self, tag: str, kind: str, scope: str, breaker: int = 0) -> list[_Counted]:
@@ -114,7 +114,7 @@ class PhoneLimits:
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
         counted += self._counted(BREAKER_TAG, own_limit, phone_hash)
-        self._count([(kind, self._breaker_key(kind, scope)) for kind, scope in scopes], counted)
+        self._count([(kind, self.breaker_key(kind, scope)) for kind, scope in scopes], counted)
 
     def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the

@@ -40,7 +40,14 @@ def new_id(phone_hash: str) -> str:
 def verification_key(verification_id: str) -> str | None:
     """None for a string that is no verification id."""
     match = ID_PATTERN.match(verification_id)
-    return f"otp:{{{match.group(1)}}}:v:{verification_id}" if match else None
+    return _verification_key(match.group(1), verification_id) if match else None
+
+
+def _verification_key(tag: str, verification_id: str) -> str:
+    return f"otp:{{{tag}}}:v:{verification_id}"
+
+
+ANY_VERIFICATION = _verification_key("*", "*")  # a SCAN pattern: every verification's key
 
 
 def pointer_key(client: str, phone_hash: str) -> str:
@@ -52,5 +59,6 @@ def failure_key(phone_hash: str) -> str:
 
 
 def awaiting_delivery_key(tag: str) -> str:
-    """The sends of one slot (a verification id's tag) that await a delivery status."""
+    """The sends of one slot (a verification id's tag) that await a delivery status; "*"
+    for a pattern of every slot's (so too for the other key functions' arguments)."""
     return f"otp:{{{tag}}}:dlv"
