@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from service.verification import keys
 from tests.conftest import CLIENT_KEY, OTHER_KEY, last_code, service_env
 from tests.helpers import RedisServer, gunicorn
 
@@ -97,7 +98,8 @@ def test_the_phone_lockout_survives_new_codes_answers_identically_and_resets_on_
         assert right.json() == wrong.json() and right.json()["reason"] == "phone_locked"
         status = requests.get(f"{base}/otp/verifications/{second}", headers=AUTH, timeout=5)
         assert status.json()["attempts_remaining"] == 1  # nothing counted while locked
-        redis_db.delete(*redis_db.keys("otp:*:fail:*"))  # the wait is over (as an admin would)
+        # the wait is over (as an admin would)
+        redis_db.delete(*redis_db.keys(keys.failure_key("*")))
         assert check(base, code, id=second).json()["valid"] is True
         third = start(base, phone).json()["id"]
         code = last_code(simulator, phone)

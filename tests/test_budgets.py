@@ -59,7 +59,7 @@ def test_a_spent_budget_trips_its_breaker_for_the_whole_window(redis_db):
     now[0] += 59  # the counted sends are still in the window; the breaker also holds
     assert send(budgets, "+41781110200") == "country_budget"
     now[0] += 2  # the window has passed: the breaker expired with its key
-    redis_db.delete(*redis_db.keys("otp:{otp-breakers}:country:*"))
+    redis_db.delete(*redis_db.keys(PhoneLimits.breaker_key("country", "*")))
     assert send(budgets, "+41781110201") is None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from service.verification import keys
 from tests.conftest import last_code
 
 PHONE = "+41791234567"
@@ -164,7 +165,8 @@ def test_gateway_failures_on_send_leave_no_pending_verification(
     response = start(http, auth)
     assert response.status_code == status
     assert response.get_json()["code"] == code
-    assert not [k for k in redis_db.scan_iter("otp:*") if ":v:" in k or ":cur:" in k]
+    assert not [*redis_db.scan_iter(keys.ANY_VERIFICATION),
+                *redis_db.scan_iter(keys.pointer_key("*", "*"))]
     requests.delete(simulator.url + "/_sim/faults", timeout=5)
     assert start(http, auth).status_code == 201  # no cooldown was spent
 

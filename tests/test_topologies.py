@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from service import create_app, storage
+from service.verification import keys
 from tests.conftest import CLIENT_KEY, last_code, service_env
 from tests.helpers import gunicorn, wait_for
 from tests.topologies import TOPOLOGIES, Sentinel
@@ -140,7 +141,7 @@ def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulat
 def test_verifications_land_on_every_primary(fresh, topology):
     for i in range(24):
         assert start(fresh[i % 2], f"+417911302{i:02d}").status_code == 201
-    held = [len(list(p.scan_iter("otp:{*}:v:*"))) for p in topology.primaries()]
+    held = [len(list(p.scan_iter(keys.ANY_VERIFICATION))) for p in topology.primaries()]
     assert sum(held) == 24 and all(held)
     assert len(held) == (3 if topology.name == "cluster" else 1)
 
@@ -189,7 +190,7 @@ class Traffic:
 def recorded_references(topology) -> set[str]:
     """The token reference of every verification the (current) primary holds."""
     with topology.primaries()[0] as store:
-        return {store.hget(key, "ref") for key in store.scan_iter("otp:{*}:v:*")}
+        return {store.hget(key, "ref") for key in store.scan_iter(keys.ANY_VERIFICATION)}
 
 
 def test_a_sentinel_failover_answers_503_meanwhile_and_recovers_without_a_restart(
@@ -248,7 +249,7 @@ def test_an_approval_lost_in_a_failover_is_not_given_again_for_any_code(
             topology.primary.kill()
         topology.wait_for_promotion()
         with topology.primaries()[0] as store:  # the approval really was lost
-            assert store.hget(f"otp:{{{vid[3:7]}}}:v:{vid}", "status") == "pending"
+            assert store.hget(keys.verification_key(vid), "status") == "pending"
         answers = until_decided(lambda: check(base, vid, wrong(code)))
     assert {a.status_code for a in answers} <= {409, 503}
     # the unsettled claim is settled as an unknown outcome: no code is checked again

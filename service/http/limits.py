@@ -19,11 +19,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings
 from service.storage import (
+    STORE_ERRORS,
     limiter_storage_options,
     limiter_storage_uri,
     refresh_slots_in_background,
 )
-from service.verification.store import STORE_ERRORS
 
 # Flask-Limiter's own headers are off: it would read the window back from Redis on every
 # response (one more round trip each) and raise after the view if Redis failed meanwhile.

@@ -12,10 +12,9 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from service import metrics
+from service import metrics, waits
 from service.errors import ServiceError
 from service.logs import REDACTED
-from service.verification import waits
 from service.verification.phones import mask_phone
 from service.verification.store import ID_PATTERN
 

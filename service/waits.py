@@ -8,7 +8,8 @@ timeout. So after one timeout the request's later store calls fail at once; the 
 they would have tidied is the same a crash would leave (an idempotency claim frees itself
 after a minute). Only a timeout counts: a refused or reset connection costs no wait, and a
 compensation then still gets its chance. The HTTP layer starts every request afresh
-(:func:`begin`); the mark lives in a context variable, so it is per thread.
+(:func:`begin`); the mark lives in a context variable, so it is per thread. Every store
+call passes here through :func:`service.storage.store_call`.
 """
 
 from __future__ import annotations
