@@ -37,7 +37,8 @@ from service.verification.keys import (
 from service.verification.replicas import ReplicaGuard
 from service.verification.scripts import register_script
 
-# ID_PATTERN and store_call: imported from here by the HTTP and admin layers
+# ID_PATTERN (home: keys.py) and store_call (home: storage.py) are still imported from
+# here by http/observe.py, admin_ops.py, audit.py and idempotency.py
 __all__ = ["ID_PATTERN", "UNREAD", "Reservation", "Unreplicated", "VerificationStore",
            "store_call"]
 
