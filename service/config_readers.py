@@ -6,7 +6,6 @@ sandbox) and returns the value or raises a ConfigError naming its variable.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import secrets
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from service import gateway
 from service.envreader import ConfigError, Env
 from service.gateway.originators import originator_kind
 from service.storage import url_problem
@@ -76,23 +76,12 @@ def parse_keys(name: str, raw: str) -> dict[str, str]:
     return keys
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
 def gateway_url(env: Env) -> str:
     url = env.get("ASPSMS_URL", DEFAULT_URL).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return url
-    raise ConfigError("ASPSMS_URL", "must be an https:// URL (http:// only for loopback hosts)")
+    problem = gateway.url_problem(url)
+    if problem:
+        raise ConfigError("ASPSMS_URL", problem)
+    return url
 
 
 def affiliate_id(env: Env) -> str | None:

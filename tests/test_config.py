@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service import gateway
 from service.config import ConfigError, load_settings, parse_test_numbers
 from tests.config_table import FULL, SERVICE_ROWS
 
@@ -93,6 +94,19 @@ def test_an_unreadable_secret_file_names_the_file_variable(tmp_path):
 def test_loopback_gateway_urls_may_use_plain_http():
     assert load_settings({**FULL, "ASPSMS_URL": "http://127.0.0.1:8090/"}).aspsms_url == \
         "http://127.0.0.1:8090"
+
+
+@pytest.mark.parametrize("url", ["http://json.aspsms.com", "ftp://127.0.0.1", "https:",
+                                 "http://[::1]:8090", "http://localhost:8090"])
+def test_the_gateway_url_rule_is_the_gateway_clients_own(url):
+    """One rule, the client's: configuration refuses exactly what AspsmsClient would."""
+    problem = gateway.url_problem(url)
+    if problem is None:
+        assert load_settings({**FULL, "ASPSMS_URL": url}).aspsms_url == url
+        return
+    with pytest.raises(ConfigError) as error:
+        load_settings({**FULL, "ASPSMS_URL": url})
+    assert str(error.value) == f"ASPSMS_URL: {problem}"
 
 
 def test_expired_test_numbers_are_ignored_and_valid_ones_kept():
