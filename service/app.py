@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,12 +40,12 @@ class Services:
 
 
 def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
+    """The configuration: ``config`` itself, or read from the mapping given (which replaces
+    the environment, so a developer's shell never changes a test), or from os.environ."""
     if isinstance(config, Settings):
         return config
-    environ = dict(os.environ)
-    environ.update(config or {})
     try:
-        return load_settings(environ)
+        return load_settings(config)
     except ConfigError as e:
         failure = serving.config_failure(e)
         if failure is e:

@@ -109,6 +109,25 @@ def test_the_gateway_url_rule_is_the_gateway_clients_own(url):
     assert str(error.value) == f"ASPSMS_URL: {problem}"
 
 
+def test_a_mapping_given_to_create_app_replaces_the_environment(monkeypatch):
+    from service import create_app
+
+    monkeypatch.setenv("OTP_MAX_SENDS", "lots")  # a developer's shell
+    monkeypatch.setenv("OTP_CODE_MASK", "AAAAAAAA")
+    app = create_app({**FULL, "ASPSMS_URL": "http://127.0.0.1:9"})
+    policy = app.extensions["otp"].verifications.policy
+    assert (policy.code_mask, policy.max_sends) == ("######", 5)
+
+
+def test_without_a_mapping_create_app_reads_the_environment(monkeypatch):
+    from service import create_app
+
+    for name, value in {**FULL, "OTP_MAX_SENDS": "lots"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="^OTP_MAX_SENDS: "):
+        create_app()
+
+
 def test_expired_test_numbers_are_ignored_and_valid_ones_kept():
     from datetime import date
 
