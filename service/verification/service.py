@@ -21,25 +21,12 @@ from service.verification.codes import validate_mask
 from service.verification.delivery import trn_base
 from service.verification.model import Verification, now_ms
 from service.verification.phones import Phone, PhonePolicy, mask_phone
+from service.verification.policy import Policy
 from service.verification.store import UNREAD, Reservation, Unreplicated, VerificationStore
 from service.verification.take_backs import TakeBacks
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Policy:
-    code_mask: str
-    validity_minutes: int
-    max_attempts: int
-    resend_cooldown: int
-    max_sends: int
-    max_failures_per_phone: int
-    originator: str
-    sms_enabled: bool = True
-    message_template: str | None = None
-    test_numbers: dict | None = None
 
 
 @dataclass(frozen=True)

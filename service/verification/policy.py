@@ -1,0 +1,116 @@
+"""What verifications may do, as frozen values: the policy of sends and checks, and the
+limits and budgets that count them. No Flask, no environment here.
+
+Each field states its default and its rule once, beside it (:func:`rule`); a value is held
+to every rule when it is made. So the environment (:mod:`service.config`, which names the
+variable in a problem) and a mapping of overrides over the deployment's defaults
+(``dataclasses.replace(defaults, **overrides)``, which raises :class:`PolicyError` naming
+each bad field) meet the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from limits import parse_many
+
+from service.gateway.originators import originator_kind
+from service.verification.codes import validate_mask
+
+Check = Callable[[Any], "str | None"]  # the problem with a value, or None
+
+
+class PolicyError(ValueError):
+    """Values that break their field's rule; ``problems`` maps each field to its problem."""
+
+    def __init__(self, problems: Mapping[str, str]):
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
+        self.problems = dict(problems)
+
+
+def rule(default: Any = dataclasses.MISSING, check: Check | None = None, **options) -> Any:
+    """A field with its rule; ``default_factory`` and the like pass through."""
+    return field(default=default, metadata={"check": check}, **options)
+
+
+def between(low: int, high: int) -> Check:
+    return lambda value: (None if low <= value <= high
+                          else f"must be between {low} and {high}, got {value}")
+
+
+def _originator(value: str) -> str | None:
+    return (None if originator_kind(value) is not None
+            else "must be up to 11 letters/digits or an E.164 number like +41791234567")
+
+
+def _template(value: str | None) -> str | None:
+    return (None if value is None or "<VERIFICATIONCODE>" in value
+            else "must contain <VERIFICATIONCODE>")
+
+
+def _limit(value: str) -> str | None:
+    try:
+        parsed = parse_many(value)
+    except ValueError:
+        parsed = []
+    return None if parsed else f"must be limit notation like '5 per hour', got {value!r}"
+
+
+class _Checked:
+    """Every field held to its rule when the value is made (by replace() too)."""
+
+    def __post_init__(self) -> None:
+        problems = {f.name: problem for f in dataclasses.fields(self)
+                    if (problem := self.problem(f.name, getattr(self, f.name)))}
+        if problems:
+            raise PolicyError(problems)
+
+    @classmethod
+    def problem(cls, name: str, value: Any) -> str | None:
+        """What is wrong with ``value`` for the field ``name``, or None."""
+        check = cls.__dataclass_fields__[name].metadata.get("check")
+        return check(value) if check is not None else None
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        spec = cls.__dataclass_fields__[name]
+        if spec.default_factory is not dataclasses.MISSING:
+            return spec.default_factory()
+        return None if spec.default is dataclasses.MISSING else spec.default
+
+
+@dataclass(frozen=True)
+class Policy(_Checked):
+    """How codes are sent and checked."""
+
+    originator: str = rule(check=_originator)
+    code_mask: str = rule("######", validate_mask)
+    validity_minutes: int = rule(10, between(1, 60))  # the default and the maximum
+    max_attempts: int = rule(5, between(1, 10))
+    resend_cooldown: int = rule(30, between(0, 3600))  # seconds; doubles after each send
+    max_sends: int = rule(5, between(1, 10))
+    max_failures_per_phone: int = rule(10, between(1, 100))  # NIST SP 800-63B: at most 100
+    sms_enabled: bool = rule(True)
+    message_template: str | None = rule(None, _template)
+    # E.164 number -> its fixed code (anything with .code and .expires)
+    test_numbers: Mapping[str, Any] = rule(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Limits(_Checked):
+    """Limits and budgets, in the ``limits`` library's notation ("5 per hour;10 per day").
+
+    The phone limits and budgets are counted by the domain (budgets.PhoneLimits); the
+    per-client and per-IP ones by the HTTP layer, per request.
+    """
+
+    start_per_phone: str = rule("5 per hour;10 per day", _limit)
+    start_per_ip: str = rule("100 per hour;1000 per day", _limit)
+    check_per_phone: str = rule("30 per hour", _limit)
+    per_client: str = rule("6000 per minute", _limit)
+    budget_per_prefix: str = rule("50 per hour", _limit)
+    budget_per_country: str = rule("1000 per hour", _limit)
+    budget_global: str = rule("5000 per hour;50000 per day", _limit)
