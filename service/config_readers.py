@@ -73,6 +73,11 @@ def gateway_url(env: Env) -> str:
     return url
 
 
+def gateway_timeout(env: Env) -> float:
+    """Seconds per gateway call; gunicorn's own timeouts are set above it."""
+    return env.number("ASPSMS_TIMEOUT", 10.0, 0.0, 120.0)
+
+
 def affiliate_id(env: Env) -> str | None:
     value = env.get("ASPSMS_AFFILIATE_ID")
     if value is not None and not _WORD.match(value):
