@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from service.config import ConfigError, load_parts, load_settings
+from service.config import ConfigError, load_parts, load_settings, sandbox
 from service.envreader import Collector, Env, report
 from service.errors import ServiceError
 
@@ -30,9 +30,9 @@ def _serve(args) -> int:
                                           f"must be a host name or address, got {host!r}"))
     port = args.port if args.port is not None else collect(
         lambda: env.integer("PORT", 8000, 1, 65535))
-    sandbox = not env.given("ASPSMS_USERKEY")  # one worker; a warning only if more are asked
+    # one worker in the sandbox; a warning only if more are asked
     workers = args.workers if args.workers is not None else collect(
-        lambda: env.integer("WEB_CONCURRENCY", 1 if sandbox else 2, 1, 256))
+        lambda: env.integer("WEB_CONCURRENCY", 1 if sandbox() else 2, 1, 256))
     collect(load_settings)
     collect.done()
     # the master (service.gunicorn_conf) runs one worker in sandbox mode, with a warning

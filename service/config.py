@@ -157,10 +157,14 @@ def _reader(key: str, spec: Callable[[Env], Any] | Var) -> Callable[[Env], Any]:
 _READ = {key: _reader(key, spec) for key, spec in READERS.items()}
 
 
+def sandbox(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the configuration, valid or not yet checked, is sandbox mode: no userkey
+    (a userkey file that is unreadable is no sandbox)."""
+    return not Env(os.environ if environ is None else environ).given("ASPSMS_USERKEY")
+
+
 def _environment(environ: Mapping[str, str] | None) -> Env:
-    env = Env(os.environ if environ is None else environ)
-    env.sandbox = not env.given("ASPSMS_USERKEY")  # a userkey file that is unreadable is no sandbox
-    return env
+    return Env(os.environ if environ is None else environ, sandbox=sandbox(environ))
 
 
 def load_parts(parts: Iterable[str], environ: Mapping[str, str] | None = None, *,

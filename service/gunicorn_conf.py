@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from service import serving
+from service.config import sandbox as _sandbox  # private: public names here are settings
 from service.config_readers import gateway_timeout, log_level
 from service.envreader import Collector, ConfigError, Env
 
@@ -59,7 +60,7 @@ def _bind() -> str:
 
 bind = _bind()
 # sandbox mode is one worker (service.serving); only asking for more earns a warning
-workers = _int("WEB_CONCURRENCY", 1 if serving.sandbox() else 2, 1, 256)
+workers = _int("WEB_CONCURRENCY", 1 if _sandbox() else 2, 1, 256)
 worker_class = "service.serving.ProblemWorker"  # gthread; gunicorn's own errors as problem+json
 threads = _int("GUNICORN_THREADS", 64, 1, 1024)
 try:
