@@ -10,7 +10,6 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ import phonenumbers
 from service import gateway
 from service.envreader import ConfigError, Env
 from service.storage import url_problem
-from service.verification.policy import Limits, Policy
+from service.verification.policy import Limits, Policy, TestNumber
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +36,6 @@ _KEY_NAME = re.compile(r"\A[A-Za-z0-9_.@-]{1,64}\Z")
 _WORD = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 _TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-@dataclass(frozen=True)
-class TestNumber:
-    phone: str
-    code: str
-    expires: date
 
 
 def parse_keys(name: str, raw: str) -> dict[str, str]:

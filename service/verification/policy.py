@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from limits import parse_many
@@ -59,6 +60,15 @@ def _limit(value: str) -> str | None:
     return None if parsed else f"must be limit notation like '5 per hour', got {value!r}"
 
 
+@dataclass(frozen=True)
+class TestNumber:
+    """A number that gets a fixed code and no SMS, until its date."""
+
+    phone: str
+    code: str
+    expires: date
+
+
 class _Checked:
     """Every field held to its rule when the value is made (by replace() too)."""
 
@@ -95,8 +105,7 @@ class Policy(_Checked):
     max_failures_per_phone: int = rule(10, between(1, 100))  # NIST SP 800-63B: at most 100
     sms_enabled: bool = rule(True)
     message_template: str | None = rule(None, _template)
-    # E.164 number -> its fixed code (anything with .code and .expires)
-    test_numbers: Mapping[str, Any] = rule(default_factory=dict, repr=False)
+    test_numbers: Mapping[str, TestNumber] = rule(default_factory=dict, repr=False)  # by E.164
 
 
 @dataclass(frozen=True)
