@@ -154,6 +154,22 @@ def test_a_policy_made_from_overrides_meets_the_rules_the_environment_meets():
         assert str(error.value) == f"{variable}: {problem}"
 
 
+def test_an_override_of_the_wrong_kind_is_a_policy_error_naming_the_field():
+    from dataclasses import replace
+
+    from service.verification.policy import PolicyError
+
+    policy = load_settings(FULL).policy
+    with pytest.raises(PolicyError) as bad:
+        replace(policy, max_sends="3", sms_enabled="yes", max_attempts=True,
+                message_template=7)
+    assert bad.value.problems == {
+        "max_sends": "must be a whole number, got '3'", "max_attempts":
+        "must be a whole number, got True", "sms_enabled": "must be true or false, got 'yes'",
+        "message_template": "must be text, got 7"}
+    assert replace(policy, message_template=None).message_template is None
+
+
 def test_the_app_uses_the_configured_parts_themselves():
     from service import create_app
 

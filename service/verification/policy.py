@@ -32,9 +32,15 @@ class PolicyError(ValueError):
         self.problems = dict(problems)
 
 
-def rule(default: Any = dataclasses.MISSING, check: Check | None = None, **options) -> Any:
-    """A field with its rule; ``default_factory`` and the like pass through."""
-    return field(default=default, metadata={"check": check}, **options)
+_KINDS = {int: "a whole number", bool: "true or false", str: "text"}
+
+
+def rule(default: Any = dataclasses.MISSING, check: Check | None = None, *,
+         kind: type | None = None, optional: bool = False, **options) -> Any:
+    """A field with its rule: a value of ``kind`` (or None if ``optional``) that ``check``
+    accepts; ``default_factory`` and the like pass through to dataclasses.field."""
+    return field(default=default, metadata={"check": check, "kind": kind, "optional": optional},
+                 **options)
 
 
 def between(low: int, high: int) -> Check:
@@ -42,14 +48,21 @@ def between(low: int, high: int) -> Check:
                           else f"must be between {low} and {high}, got {value}")
 
 
+def _kind_problem(kind: type | None, value: Any) -> str | None:
+    if kind is None:
+        return None
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return None
+    return f"must be {_KINDS[kind]}, got {value!r}"
+
+
 def _originator(value: str) -> str | None:
     return (None if originator_kind(value) is not None
             else "must be up to 11 letters/digits or an E.164 number like +41791234567")
 
 
-def _template(value: str | None) -> str | None:
-    return (None if value is None or "<VERIFICATIONCODE>" in value
-            else "must contain <VERIFICATIONCODE>")
+def _template(value: str) -> str | None:
+    return None if "<VERIFICATIONCODE>" in value else "must contain <VERIFICATIONCODE>"
 
 
 def _limit(value: str) -> str | None:
@@ -81,8 +94,13 @@ class _Checked:
     @classmethod
     def problem(cls, name: str, value: Any) -> str | None:
         """What is wrong with ``value`` for the field ``name``, or None."""
-        check = cls.__dataclass_fields__[name].metadata.get("check")
-        return check(value) if check is not None else None
+        meta = cls.__dataclass_fields__[name].metadata
+        if value is None and meta.get("optional"):
+            return None
+        problem = _kind_problem(meta.get("kind"), value)
+        if problem or meta.get("check") is None:
+            return problem
+        return meta["check"](value)
 
     @classmethod
     def default(cls, name: str) -> Any:
@@ -96,15 +114,15 @@ class _Checked:
 class Policy(_Checked):
     """How codes are sent and checked."""
 
-    originator: str = rule(check=_originator)
-    code_mask: str = rule("######", validate_mask)
-    validity_minutes: int = rule(10, between(1, 60))  # the default and the maximum
-    max_attempts: int = rule(5, between(1, 10))
-    resend_cooldown: int = rule(30, between(0, 3600))  # seconds; doubles after each send
-    max_sends: int = rule(5, between(1, 10))
-    max_failures_per_phone: int = rule(10, between(1, 100))  # NIST SP 800-63B: at most 100
-    sms_enabled: bool = rule(True)
-    message_template: str | None = rule(None, _template)
+    originator: str = rule(check=_originator, kind=str)
+    code_mask: str = rule("######", validate_mask, kind=str)
+    validity_minutes: int = rule(10, between(1, 60), kind=int)  # the default and the maximum
+    max_attempts: int = rule(5, between(1, 10), kind=int)
+    resend_cooldown: int = rule(30, between(0, 3600), kind=int)  # s; doubles after each send
+    max_sends: int = rule(5, between(1, 10), kind=int)
+    max_failures_per_phone: int = rule(10, between(1, 100), kind=int)  # NIST: at most 100
+    sms_enabled: bool = rule(True, kind=bool)
+    message_template: str | None = rule(None, _template, kind=str, optional=True)
     test_numbers: Mapping[str, TestNumber] = rule(default_factory=dict, repr=False)  # by E.164
 
 
@@ -116,10 +134,10 @@ class Limits(_Checked):
     per-client and per-IP ones by the HTTP layer, per request.
     """
 
-    start_per_phone: str = rule("5 per hour;10 per day", _limit)
-    start_per_ip: str = rule("100 per hour;1000 per day", _limit)
-    check_per_phone: str = rule("30 per hour", _limit)
-    per_client: str = rule("6000 per minute", _limit)
-    budget_per_prefix: str = rule("50 per hour", _limit)
-    budget_per_country: str = rule("1000 per hour", _limit)
-    budget_global: str = rule("5000 per hour;50000 per day", _limit)
+    start_per_phone: str = rule("5 per hour;10 per day", _limit, kind=str)
+    start_per_ip: str = rule("100 per hour;1000 per day", _limit, kind=str)
+    check_per_phone: str = rule("30 per hour", _limit, kind=str)
+    per_client: str = rule("6000 per minute", _limit, kind=str)
+    budget_per_prefix: str = rule("50 per hour", _limit, kind=str)
+    budget_per_country: str = rule("1000 per hour", _limit, kind=str)
+    budget_global: str = rule("5000 per hour;50000 per day", _limit, kind=str)
