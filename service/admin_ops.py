@@ -131,7 +131,7 @@ class AdminOps:
 
     def configured_originator_status(self, actor: str, *,
                                      record: bool = True) -> OriginatorStatus:
-        originator = self.services.settings.aspsms_originator
+        originator = self.services.settings.policy.originator
         with self._audited(actor, "originator.configured", audit_target(originator),
                            record=record) as act:
             status = configured_originator_status(self.gateway, originator)
@@ -175,7 +175,7 @@ class AdminOps:
             if data is None:
                 raise VerificationNotFound("No such verification.")
             found = self.services.verifications.read(data["client"], verification_id)
-        return {**found.public(self.services.settings.max_sends), "client": found.client}
+        return {**found.public(self.services.settings.policy.max_sends), "client": found.client}
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
         """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
@@ -227,7 +227,7 @@ class AdminOps:
 # -- start-up -----------------------------------------------------------------------------
 def check_configured_originator(services) -> None:
     """Warn once when the numeric sender id is not unlocked; the gateway still decides."""
-    originator = services.settings.aspsms_originator
+    originator = services.settings.policy.originator
     shown = audit_target(originator)
     try:
         status = configured_originator_status(services.gateway, originator)
@@ -248,7 +248,7 @@ def init_app(app, services) -> AdminOps:
     """The audit log, the audited admin operations, and the start-up originator check."""
     ops = AdminOps(services, audit.init_app(app, services))
     app.extensions["otp_admin"] = ops
-    if originator_kind(services.settings.aspsms_originator) == "numeric":
+    if originator_kind(services.settings.policy.originator) == "numeric":
         # In the background: start-up must not wait for (or fail on) the gateway.
         ops.startup_check = threading.Thread(target=check_configured_originator,
                                              args=(services,), name="originator-check",

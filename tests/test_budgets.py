@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from service.errors import RateLimited
-from service.verification.budgets import LimitSettings, PhoneLimits
+from service.verification.budgets import PhoneLimits
 from service.verification.phones import PhonePolicy
+from service.verification.policy import Limits
 from tests.conftest import last_code
 
 ROOMY = "1000 per hour"
@@ -20,7 +21,7 @@ def limits(redis_db, clock=None, **settings: str) -> PhoneLimits:
     events = []
     made = PhoneLimits(store_client=redis_db, secret=b"test-secret", on_event=(
         lambda name, **details: events.append((name, details))),
-        settings=LimitSettings(**values), **({"clock": clock} if clock else {}))
+        settings=Limits(**values), **({"clock": clock} if clock else {}))
     made.events = events
     return made
 

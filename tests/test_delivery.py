@@ -7,20 +7,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from service import cli
 from service.verification import keys
 from service.verification.delivery import DeliveryNotifier
 from service.verification.trn import parse_trn, trn_base, trn_for
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, wait_for, wsgi_server
 
 PHONE, OTHER = "+41791234567", "+41791234568"
 WHEN = "2024-05-01T10:00:00Z"
@@ -57,21 +56,18 @@ class Live:
 
 @pytest.fixture
 def make_live(make_app):
-    servers = []
+    apps, servers = [], ExitStack()
 
     def factory(**overrides: str) -> Live:
         port = free_port()
         app = make_app(**{"OTP_PUBLIC_URL": f"http://127.0.0.1:{port}", **overrides})
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return Live(f"http://127.0.0.1:{port}", app)
+        apps.append(app)
+        return Live(servers.enter_context(wsgi_server(app, port)), app)
 
-    yield factory
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-        services = server.app.extensions["otp"]
+    with servers:
+        yield factory
+    for app in apps:
+        services = app.extensions["otp"]
         services.gateway.close()
         services.redis.close()  # closed now, not whenever the collector gets to it
 

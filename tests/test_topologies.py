@@ -243,7 +243,8 @@ def test_an_approval_lost_in_a_failover_is_not_given_again_for_any_code(
         requests.post(simulator.url + "/_sim/faults", timeout=5,
                       json={"delay": 1.0, "endpoints": ["VerifyToken"], "count": 1})
         approving = pool.submit(check, base, vid, code)
-        time.sleep(0.4)  # claimed (and on the replica); the gateway is still answering
+        # the gateway has the call, so the claim is on the replica; its answer is 1 s away
+        wait_for(lambda: verify_calls(simulator) == 1, timeout=5, interval=0.01)
         with topology.replication_stalled():
             assert approving.result().json()["valid"] is True
             topology.primary.kill()

@@ -46,9 +46,9 @@ def on_breach(name: str):
     return record
 
 
-per_client = limiter.shared_limit(lambda: _settings().limit_per_client, scope="per_client",
+per_client = limiter.shared_limit(lambda: _settings().limits.per_client, scope="per_client",
                                   key_func=lambda: g.client, on_breach=on_breach("per_client"))
-start_per_ip = limiter.limit(lambda: _settings().limit_start_per_ip, scope="start_per_ip",
+start_per_ip = limiter.limit(lambda: _settings().limits.start_per_ip, scope="start_per_ip",
                              key_func=get_remote_address, on_breach=on_breach("start_per_ip"))
 
 
@@ -74,9 +74,9 @@ def rate_limit_headers(amount: int, reset_at: float) -> dict[str, str]:
 def init_app(app: Flask, settings: Settings) -> None:
     app.after_request(_refusal_headers)
     app.config.update(
-        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis_url),
-        RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(settings.redis_url,
-                                                          settings.redis_timeout),
+        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis.url),
+        RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(settings.redis.url,
+                                                          settings.redis.timeout),
     )
     # Flask-Limiter merges the options into an earlier app's (a process building several,
     # as tests do, would give a standalone store a sentinel's options)

@@ -59,7 +59,7 @@ def cancel(verification_id: str):
     """End a pending verification."""
     schemas.load_json(schemas.EMPTY, optional=True)
     verification = _services().verifications.cancel(g.client, verification_id)
-    return jsonify(verification.public(_services().settings.max_sends))
+    return jsonify(verification.public(_services().settings.policy.max_sends))
 
 
 def _start(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -81,7 +81,7 @@ def _render(status: int, outcome: dict[str, Any], verification=None, replayed: b
     services = _services()
     if verification is None:
         verification = services.verifications.read(g.client, outcome["verification_id"])
-    body = verification.public(services.settings.max_sends)
+    body = verification.public(services.settings.policy.max_sends)
     if "valid" in outcome:
         body = {"valid": outcome["valid"], **body}
     response = jsonify(body)

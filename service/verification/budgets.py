@@ -38,21 +38,13 @@ from service.errors import RateLimited
 from service.storage import store_call
 from service.verification.decisions import Count, Counted
 from service.verification.phones import Phone
+from service.verification.policy import Limits
 from service.verification.scripts import register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
 # Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
 UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
-
-
-@dataclass(frozen=True)
-class LimitSettings:
-    start_per_phone: str
-    check_per_phone: str
-    budget_per_prefix: str
-    budget_per_country: str
-    budget_global: str
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,7 @@ class _Counted:
 
 
 class PhoneLimits:
-    def __init__(self, *, store_client, secret: bytes, settings: LimitSettings,
+    def __init__(self, *, store_client, secret: bytes, settings: Limits,
                  on_event: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.time):
         self._secret = secret

@@ -23,25 +23,12 @@ from service.verification.delivery import NO_NOTIFIER, DeliveryNotifier, NoNotif
 from service.verification.model import Verification, now_ms
 from service.verification.phones import PhonePolicy, mask_phone
 from service.verification.plan import StartPlan
+from service.verification.policy import Policy
 from service.verification.store import UNREAD, Unreplicated, VerificationStore
 from service.verification.take_backs import TakeBacks
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Policy:
-    code_mask: str
-    validity_minutes: int
-    max_attempts: int
-    resend_cooldown: int
-    max_sends: int
-    max_failures_per_phone: int
-    originator: str
-    sms_enabled: bool = True
-    message_template: str | None = None
-    test_numbers: dict | None = None
 
 
 @dataclass(frozen=True)
