@@ -67,14 +67,14 @@ def _gateway():
 
 
 def _credits(args) -> int:
-    from service import admin_ops
+    from service.admin import originators as admin_ops
 
     print(f"credits: {admin_ops.account_credits(_gateway())}")
     return 0
 
 
 def _originator(args) -> int:
-    from service import admin_ops
+    from service.admin import originators as admin_ops
 
     if args.action == "unlock" and not args.code:
         raise SystemExit("originator unlock needs the unlock code")

@@ -11,7 +11,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
-from service.credits import REFRESH_SECONDS
+from service.admin.credits import REFRESH_SECONDS
 from tests.conftest import CLIENT_KEY, last_code, service_env
 from tests.helpers import free_port, gateway_calls, gunicorn, sim
 
@@ -220,7 +220,7 @@ def credit_checks(simulator) -> int:
 def test_a_scrape_shows_the_gateways_balance_and_refreshes_it_after_the_interval(
         app, simulator):
     clock = Clock()
-    app.extensions["otp_credits"].clock = clock
+    app.extensions["otp"].admin.credits.clock = clock
     http = app.test_client()
     sim(simulator, "POST", "/_sim/reset", json={"credits": "1234.5"})
     assert Scrape(http).now()["aspsms_credits"] == 1234.5
@@ -236,7 +236,7 @@ def test_a_scrape_shows_the_gateways_balance_and_refreshes_it_after_the_interval
 
 
 def test_an_admin_credits_call_updates_the_gauge_at_once(app, simulator, admin_auth):
-    app.extensions["otp_credits"].clock = Clock()
+    app.extensions["otp"].admin.credits.clock = Clock()
     http = app.test_client()
     Scrape(http)
     sim(simulator, "POST", "/_sim/reset", json={"credits": "77"})
@@ -247,7 +247,7 @@ def test_an_admin_credits_call_updates_the_gauge_at_once(app, simulator, admin_a
 
 def test_a_failed_refresh_keeps_the_last_balance_and_waits_for_the_interval(app, simulator):
     clock = Clock()
-    app.extensions["otp_credits"].clock = clock
+    app.extensions["otp"].admin.credits.clock = clock
     http = app.test_client()
     sim(simulator, "POST", "/_sim/reset", json={"credits": "900"})
     Scrape(http)

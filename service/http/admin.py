@@ -1,20 +1,21 @@
 """Admin API: sender ids, credits, any verification, lockouts and the audit log.
 
-Every route needs an admin key; the work (and its audit entry) is in :mod:`service.admin_ops`.
+Every route needs an admin key; the work (and its audit entry) is in :mod:`service.admin.ops`.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from marshmallow import ValidationError, fields, validate
 
-from service.admin_ops import AdminOps
-from service.audit import CURSOR
+from service.admin.audit import CURSOR
+from service.admin.ops import AdminOps
 from service.gateway import OriginatorState
 from service.http import schemas
 from service.http.auth import admin_required
+from service.http.context import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -33,7 +34,7 @@ AUDIT_QUERY = AuditQuery()
 
 
 def _ops() -> AdminOps:
-    return current_app.extensions["otp_admin"]
+    return services().admin.ops
 
 
 @bp.get("/originators/<originator>")

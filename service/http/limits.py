@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 
 import redis
-from flask import Flask, current_app, g
+from flask import Flask, g
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings
+from service.http.context import services
 from service.storage import (
     limiter_storage_options,
     limiter_storage_uri,
@@ -33,7 +34,7 @@ limiter = Limiter(key_func=get_remote_address, strategy="moving-window", headers
 
 
 def _settings() -> Settings:
-    return current_app.extensions["otp"].settings
+    return services().settings
 
 
 def on_breach(name: str):
@@ -41,7 +42,7 @@ def on_breach(name: str):
 
     def record(request_limit: RequestLimit) -> None:
         g.limit_name = name
-        current_app.extensions["otp"].events("limit_hit", limit=name)
+        services().events("limit_hit", limit=name)
 
     return record
 

@@ -9,11 +9,12 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from service import metrics
 from service.errors import ServiceError
+from service.http.context import services
 from service.logs import REDACTED
 from service.verification.phones import mask_phone
 from service.verification.store import ID_PATTERN
@@ -106,7 +107,7 @@ def _masked_phone() -> str | None:
     if not isinstance(raw, str):
         return None
     try:
-        phone = current_app.extensions["otp"].verifications.phones.parse(raw)
+        phone = services().verifications.phones.parse(raw)
     except ServiceError:
         return "invalid"
     return mask_phone(phone.e164)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from service.errors import ServiceError
 from service.http import schemas
 from service.http.auth import client_required
+from service.http.context import services
 from service.http.limits import per_client, start_per_ip
 from service.http.problems import problem_response
 from service.verification.service import StartRequest
@@ -18,10 +19,6 @@ bp = Blueprint("otp", __name__, url_prefix="/otp")
 IDEMPOTENCY_KEY = re.compile(r"\A[\x21-\x7e]{1,255}\Z")
 # Answers worth replaying; others (busy, limited, gateway trouble) changed nothing.
 NOT_RECORDED = {409, 429}
-
-
-def _services():
-    return current_app.extensions["otp"]
 
 
 @bp.post("/start")
@@ -48,7 +45,7 @@ def check():
 @per_client
 def status(verification_id: str):
     """Read a verification (kept 24 h after it ends, phone masked)."""
-    verification = _services().verifications.read(g.client, verification_id)
+    verification = services().verifications.read(g.client, verification_id)
     return _render(200, {"verification_id": verification_id}, verification)
 
 
@@ -58,18 +55,18 @@ def status(verification_id: str):
 def cancel(verification_id: str):
     """End a pending verification."""
     schemas.load_json(schemas.EMPTY, optional=True)
-    verification = _services().verifications.cancel(g.client, verification_id)
-    return jsonify(verification.public(_services().settings.max_sends))
+    verification = services().verifications.cancel(g.client, verification_id)
+    return jsonify(verification.public(services().settings.max_sends))
 
 
 def _start(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    started = _services().verifications.start(g.client, StartRequest(**body))
+    started = services().verifications.start(g.client, StartRequest(**body))
     outcome = {"verification_id": started.verification.id}
     return (201 if started.created else 200), outcome, started.verification
 
 
 def _check(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    verification, valid = _services().verifications.check(
+    verification, valid = services().verifications.check(
         g.client, body["code"], verification_id=body.get("id"), phone=body.get("phone"))
     return 200, {"verification_id": verification.id, "valid": valid}, verification
 
@@ -78,10 +75,10 @@ def _render(status: int, outcome: dict[str, Any], verification=None, replayed: b
     """The answer; a replay renders the verification as it is now."""
     if "problem" in outcome:
         return problem_response(outcome["problem"], outcome.get("headers"))
-    services = _services()
+    found = services()
     if verification is None:
-        verification = services.verifications.read(g.client, outcome["verification_id"])
-    body = verification.public(services.settings.max_sends)
+        verification = found.verifications.read(g.client, outcome["verification_id"])
+    body = verification.public(found.settings.max_sends)
     if "valid" in outcome:
         body = {"valid": outcome["valid"], **body}
     response = jsonify(body)
@@ -98,7 +95,7 @@ def _idempotent(route: str, body: dict[str, Any], action):
     if not IDEMPOTENCY_KEY.match(key):
         raise schemas.ValidationFailed("Idempotency-Key must be 1-255 visible ASCII characters.",
                                        errors={"Idempotency-Key": ["Invalid format."]})
-    store = _services().idempotency
+    store = services().idempotency
     fingerprint = store.fingerprint(route, body)
     recorded = store.claim(g.client, key, fingerprint)
     if recorded is not None:

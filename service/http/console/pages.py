@@ -3,16 +3,17 @@ sandbox mode the messages the simulator received."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, g, render_template, request
+from flask import abort, g, render_template, request
 from marshmallow import ValidationError
 
-from service.admin_ops import OriginatorStatus
+from service.admin.originators import OriginatorStatus
 from service.errors import ServiceError
 from service.gateway import OriginatorState
 from service.http import schemas
 from service.http.admin import AUDIT_QUERY, LOCKOUT
 from service.http.console.base import Message, bp, ops, settings
 from service.http.console.signing import signed_in
+from service.http.context import services
 
 AUDIT_PAGE_SIZE = 50
 
@@ -120,7 +121,7 @@ def messages():
     """Sandbox only: the SMS the simulator received (codes and unlock codes), newest first."""
     if not settings().sandbox:
         abort(404)
-    simulator = current_app.extensions["otp"].simulator
+    simulator = services().simulator
     return render_template("console/messages.html",
                            entries=list(reversed(simulator.state.messages())))
 

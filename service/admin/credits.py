@@ -56,9 +56,3 @@ class CreditsRefresher:
             self._asking.release()
         self.events("credits", credits=credits)
 
-
-def init_app(app, services) -> CreditsRefresher:
-    refresher = CreditsRefresher(services.gateway, services.events)
-    services.events.subscribe(refresher.on_event)
-    app.extensions["otp_credits"] = refresher
-    return refresher
