@@ -29,6 +29,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.events import Event
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -179,17 +181,16 @@ def _credits(credits: float | None = None, **_: Any) -> None:
         record_credits(float(credits))
 
 
-_ON_EVENT = {"sent": _sent, "send_failed": _send_failed, "checked": _checked,
-             "phone_locked": _phone_locked, "test_number_used": _test_number_used,
-             "limit_hit": _limit_hit, "breaker_tripped": _breaker_tripped,
-             "delivery": _delivery, "credits": _credits}
+# Every event counts somewhere (tests/test_metrics.py holds this table to Event).
+ON_EVENT = {Event.SENT: _sent, Event.SEND_FAILED: _send_failed, Event.CHECKED: _checked,
+            Event.PHONE_LOCKED: _phone_locked, Event.TEST_NUMBER_USED: _test_number_used,
+            Event.LIMIT_HIT: _limit_hit, Event.BREAKER_TRIPPED: _breaker_tripped,
+            Event.DELIVERY: _delivery, Event.CREDITS: _credits}
 
 
-def on_event(name: str, **details: Any) -> None:
-    """Listener for :class:`service.events.Events`; unknown events are ignored."""
-    handler = _ON_EVENT.get(name)
-    if handler is not None:
-        handler(**details)
+def on_event(name: Event, **details: Any) -> None:
+    """Listener for :class:`service.events.Events`."""
+    ON_EVENT[name](**details)
 
 
 def subscribe(events) -> None:

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
 from service.admin.credits import REFRESH_SECONDS
+from service.events import Event, Events
 from tests.conftest import CLIENT_KEY, last_code, service_env
 from tests.helpers import free_port, gateway_calls, gunicorn, sim
 
@@ -294,3 +295,19 @@ def test_under_two_recycled_gunicorn_workers_the_totals_add_up(
     workers = {name.rsplit("_", 1)[1] for name in os.listdir(directory)
                if name.startswith("counter_")}
     assert len(workers) >= 3, "max-requests recycled the workers; each wrote its own file"
+
+
+def test_every_event_is_counted_somewhere():
+    assert set(metrics.ON_EVENT) == set(Event)
+
+
+def test_the_bus_refuses_an_event_nobody_defined():
+    seen = []
+    events = Events()
+    events.subscribe(lambda name, **details: seen.append(name))
+
+    with pytest.raises(ValueError):
+        events("credit", credits=1)  # a typo of Event.CREDITS
+
+    events(Event.CREDITS, credits=1)
+    assert seen == [Event.CREDITS]

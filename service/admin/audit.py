@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from service.events import Event
 from service.verification.model import rfc3339
 from service.verification.phones import mask_phone
 from service.verification.store import store_call
@@ -88,12 +89,12 @@ class AuditLog:
         entries = [Entry.from_stream(entry_id, data) for entry_id, data in rows[:limit]]
         return entries, (entries[-1].id if len(rows) > limit else None)
 
-    def on_event(self, name: str, **details: Any) -> None:
+    def on_event(self, name: Event, **details: Any) -> None:
         """Event-bus listener: a test number was used (no SMS, a fixed code) or checked."""
         verification = details.get("verification")
-        if name == "test_number_used":
+        if name is Event.TEST_NUMBER_USED:
             action, outcome = "test_number.used", "ok"
-        elif name == "checked" and getattr(verification, "test", False):
+        elif name is Event.CHECKED and getattr(verification, "test", False):
             action, outcome = "test_number.checked", (
                 "approved" if details.get("valid") else "rejected")
         else:

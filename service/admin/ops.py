@@ -28,6 +28,7 @@ from service.admin.originators import (
     unlock_originator,
 )
 from service.errors import ServiceError
+from service.events import Event
 from service.gateway import AspsmsClient, GatewayError
 from service.verification.errors import VerificationNotFound
 from service.verification.phones import mask_phone
@@ -97,7 +98,7 @@ class AdminOps:
     def account_credits(self, actor: str, *, record: bool = True) -> Decimal:
         with self._audited(actor, "credits.check", "account", record=record):
             credits = account_credits(self.gateway)
-        self.events("credits", credits=credits)  # the gauge, and its refresher
+        self.events(Event.CREDITS, credits=credits)  # the gauge, and its refresher
         return credits
 
     def verification(self, actor: str, verification_id: str) -> dict[str, Any]:

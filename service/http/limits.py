@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings
+from service.events import Event
 from service.http.context import services
 from service.storage import (
     limiter_storage_options,
@@ -42,7 +43,7 @@ def on_breach(name: str):
 
     def record(request_limit: RequestLimit) -> None:
         g.limit_name = name
-        services().events("limit_hit", limit=name)
+        services().events(Event.LIMIT_HIT, limit=name)
 
     return record
 

@@ -36,6 +36,7 @@ import redis
 from limits import RateLimitItem, parse_many
 
 from service.errors import RateLimited, StoreUnavailable
+from service.events import Event
 from service.verification.phones import Phone
 from service.verification.store import STORE_ERRORS, register_script
 
@@ -146,12 +147,12 @@ class PhoneLimits:
 
     def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
         kind, item = counted.kind, counted.item
-        self.on_event("limit_hit", limit=kind)
+        self.on_event(Event.LIMIT_HIT, limit=kind)
         if not counted.breaker:
             raise RateLimited(f"Too many requests for this phone number ({item}).",
                               max(1.0, wait), kind, limit=item.amount)
         if opened:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
-            self.on_event("breaker_tripped", kind=kind)
+            self.on_event(Event.BREAKER_TRIPPED, kind=kind)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 
+from service.events import Event
 from service.gateway import GatewayError, TokenNotFound
 from service.verification import errors
 from service.verification.codes import matches_mask, normalise_input
@@ -56,7 +57,7 @@ class Checks:
         settled = Verification.from_hash(verification.id, state)
         if decision == "unchanged":
             self._raise_if_closed(settled)
-        self.on_event("checked", verification=settled, valid=decision == "approved")
+        self.on_event(Event.CHECKED, verification=settled, valid=decision == "approved")
         return settled, decision == "approved"
 
     def _code_form(self, verification: Verification) -> str:
@@ -106,7 +107,7 @@ class Checks:
             if decision == "closed":
                 raise self._closed(detail[0])
             if decision == "locked":
-                self.on_event("phone_locked")
+                self.on_event(Event.PHONE_LOCKED)
                 raise errors.RateLimited("Too many wrong codes for this phone number.",
                                          int(detail[0]) / 1000, "phone_locked")
             if decision == "resend_required":

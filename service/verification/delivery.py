@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.errors import ServiceError
+from service.events import Event
 from service.verification.errors import VerificationNotFound
 from service.verification.store import (
     ID_PATTERN,
@@ -229,7 +230,7 @@ class DeliveryNotifier:
         if decision == "updated" and report.status != "submitted":
             log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
                      family)
-            self._events("delivery", status=report.status, reason_class=family)
+            self._events(Event.DELIVERY, status=report.status, reason_class=family)
         return decision
 
     # -- the inquiry fallback ------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from service.events import Event
 from service.gateway import AspsmsClient, GatewayError, GatewayTimeout
 from service.verification import errors, messages
 from service.verification.checks import Checks
@@ -108,12 +109,12 @@ class VerificationService(Checks):
             unknown = isinstance(e, GatewayTimeout) and e.outcome_unknown
             if not unknown:
                 undo()
-            self.on_event("send_failed", country=phone.country)
+            self.on_event(Event.SEND_FAILED, country=phone.country)
             problem = problem_for(e, verification_id=verification.id)
             if unknown:
                 problem.extensions["verification_id"] = verification.id
             raise problem from e
-        self.on_event("sent", country=phone.country, test=verification.test,
+        self.on_event(Event.SENT, country=phone.country, test=verification.test,
                       verification=verification)
         return Started(verification, reservation.outcome == "created")
 
@@ -212,7 +213,7 @@ class VerificationService(Checks):
 
     def _deliver(self, verification: Verification) -> None:
         if verification.test:
-            self.on_event("test_number_used", verification=verification)
+            self.on_event(Event.TEST_NUMBER_USED, verification=verification)
             return
         urls = self.notifier.urls_for(verification) if self.notifier else {}
         self.gateway.send_token_sms(
