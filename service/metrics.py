@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from contextvars import ContextVar
 from typing import Any
 
 import phonenumbers
@@ -74,10 +73,6 @@ HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests by method, route t
 HTTP_SECONDS = Histogram("http_request_duration_seconds", "HTTP request duration",
                          ["method", "route"])
 
-# Set while a request runs, so its 429 is not counted twice (by the limiter and the hook).
-_limit_counted: ContextVar[bool] = ContextVar("otp_limit_counted", default=False)
-
-
 def bounded(value: Any) -> str:
     """``value`` if it is a short identifier, else ``other``: labels stay a small set."""
     return value if isinstance(value, str) and _NAME.fullmatch(value) else "other"
@@ -92,7 +87,6 @@ def bounded_country(value: Any) -> str:
 def count_limit_hit(name: str) -> None:
     """A limit or budget refused a request (``name``: e.g. ``start_per_phone``)."""
     LIMIT_HITS.labels(limit=bounded(name)).inc()
-    _limit_counted.set(True)
 
 
 def count_store_error(source: str = "call") -> None:
@@ -115,24 +109,18 @@ def observe_gateway_call(endpoint: str, outcome: str, seconds: float) -> None:
 
 # -- HTTP --------------------------------------------------------------------------------
 
-def begin_request() -> None:
-    _limit_counted.set(False)
-
-
 def observe_request(method: str, route: str, status: int, seconds: float,
-                    problem: dict[str, Any] | None) -> None:
-    """One finished request; ``problem`` is its problem+json body, if it was one."""
+                    problem_code: str | None) -> None:
+    """One finished request; ``problem_code``: the code of its problem answer, if it was one."""
     method = method if method in _METHODS else "OTHER"
     HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
     HTTP_SECONDS.labels(method=method, route=route).observe(seconds)
-    if problem is None:
+    if problem_code is None:
         return
-    code = bounded(problem.get("code"))
+    code = bounded(problem_code)
     PROBLEMS.labels(route=route, code=code).inc()
     if code == "store_unavailable":
         count_store_error("response")
-    if status == 429 and not _limit_counted.get():
-        count_limit_hit(problem.get("reason") or "unknown")
 
 
 # -- domain events -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from service.gateway import OriginatorState
 from service.http import schemas
 from service.http.auth import admin_required
 from service.http.context import services
+from service.http.observe import naming_phone
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -87,7 +88,10 @@ def verification(verification_id: str):
 def clear_lockout():
     """Forget a phone number's consecutive wrong codes and lift its lock."""
     body = schemas.load_json(LOCKOUT)
-    return jsonify(_ops().clear_lockout(g.admin, body["phone"]))
+    with naming_phone(body["phone"]):
+        cleared = _ops().clear_lockout(g.admin, body["phone"])
+    g.phone = cleared["phone"]  # masked
+    return jsonify(cleared)
 
 
 @bp.get("/audit")
