@@ -8,9 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, g, jsonify, request
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError
 
-from service.admin.audit import CURSOR
 from service.admin.ops import AdminOps
 from service.gateway import OriginatorState
 from service.http import schemas
@@ -19,19 +18,6 @@ from service.http.context import services
 from service.http.observe import naming_phone
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-class LockoutSchema(schemas.StrictSchema):
-    phone = fields.String(required=True, validate=validate.Length(1, 32))
-
-
-class AuditQuery(schemas.StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-    before = fields.String(validate=validate.Regexp(CURSOR))
-
-
-LOCKOUT = LockoutSchema()
-AUDIT_QUERY = AuditQuery()
 
 
 def _ops() -> AdminOps:
@@ -87,7 +73,7 @@ def verification(verification_id: str):
 @admin_required
 def clear_lockout():
     """Forget a phone number's consecutive wrong codes and lift its lock."""
-    body = schemas.load_json(LOCKOUT)
+    body = schemas.load_json(schemas.LOCKOUT)
     with naming_phone(body["phone"]):
         cleared = _ops().clear_lockout(g.admin, body["phone"])
     g.phone = cleared["phone"]  # masked
@@ -98,7 +84,7 @@ def clear_lockout():
 @admin_required
 def audit_log():
     """The audit log, newest first; pass ``next`` as ``before`` for the following page."""
-    query = _query(AUDIT_QUERY)
+    query = _query(schemas.AUDIT_QUERY)
     entries, cursor = _ops().audit_page(g.admin, query["limit"], query.get("before"))
     return jsonify(entries=[entry.public() for entry in entries], next=cursor)
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from service.errors import ServiceError
 from service.events import Event
-from service.verification.errors import VerificationNotFound
+from service.verification.errors import ValidationFailed, VerificationNotFound
 from service.verification.store import (
     ID_PATTERN,
     PENDING_HORIZON_MS,
@@ -95,10 +95,6 @@ REASON_CLASS = {
 
 class InvalidSignature(ServiceError):
     status, code, title = 403, "invalid_signature", "Missing or wrong signature"
-
-
-class InvalidNotification(ServiceError):
-    status, code, title = 422, "validation_failed", "Request validation failed"
 
 
 @dataclass(frozen=True)
@@ -211,7 +207,7 @@ class DeliveryNotifier:
         if stamp and at_ms is None:
             problems["t"] = ["must be an ISO 8601 time."]
         if problems:
-            raise InvalidNotification("The notification's values are malformed.",
+            raise ValidationFailed("The notification's values are malformed.",
                                       errors=problems)
         return Report(verification_id, send, KINDS[kind], reason, self._plausible(at_ms))
 

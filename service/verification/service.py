@@ -142,12 +142,12 @@ class VerificationService(Checks):
         mask = request.code_mask or self.policy.code_mask
         problem = validate_mask(mask)
         if problem:
-            raise errors.OptionNotAllowed(f"code_mask {problem}.",
+            raise errors.ValidationFailed(f"code_mask {problem}.",
                                           errors={"code_mask": [problem]})
         validity = request.validity_minutes or self.policy.validity_minutes
         if not 1 <= validity <= self.policy.validity_minutes:
             message = f"must be between 1 and {self.policy.validity_minutes}"
-            raise errors.OptionNotAllowed(f"validity_minutes {message}.",
+            raise errors.ValidationFailed(f"validity_minutes {message}.",
                                           errors={"validity_minutes": [message]})
         return mask, validity
 
