@@ -14,7 +14,7 @@ from service import metrics
 from service.admin.credits import REFRESH_SECONDS
 from service.events import Event, Events
 from tests.conftest import CLIENT_KEY, last_code, service_env
-from tests.helpers import free_port, gateway_calls, gunicorn, sim
+from tests.helpers import free_port, gateway_calls, gunicorn, sim, start
 
 PHONE = "+41791234567"
 
@@ -50,11 +50,6 @@ class Scrape:
 @pytest.fixture
 def scrape(http):
     return Scrape(http)
-
-
-def start(http, auth, phone=PHONE):
-    return http.post("/otp/start", json={"phone": phone}, headers=auth)
-
 
 def fault(simulator, **spec):
     requests.post(simulator.url + "/_sim/faults", json=spec, timeout=5).raise_for_status()

@@ -10,19 +10,9 @@ import requests
 from service.verification.idempotency import Answered, Refused
 from service.verification.phones import PhonePolicy
 from tests.conftest import last_code
+from tests.helpers import check, start
 
 PHONE = "+41791234567"
-
-
-def start(http, auth, phone=PHONE, **extra):
-    return http.post("/otp/start", json={"phone": phone, **extra}, headers=auth)
-
-
-def check(http, auth, code, **target):
-    target = target or {"phone": PHONE}
-    return http.post("/otp/check", json={"code": code, **target}, headers=auth)
-
-
 def wrong(code: str) -> str:
     return "".join(str((int(c) + 1) % 10) for c in code)
 
