@@ -7,6 +7,8 @@ import logging
 import pytest
 
 from service.admin.audit import CURSOR, STREAM_KEY, AuditLog
+from service.admin.ops import AdminOps
+from service.events import Event
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 from tests.helpers import free_port, gateway_calls, sim
 
@@ -518,3 +520,19 @@ def test_without_redis_an_admin_action_is_refused_before_the_gateway_is_called(
         assert response.status_code == 503
         assert response.get_json()["code"] == "store_unavailable"
     assert gateway_calls(simulator) == {}
+
+
+def test_admin_ops_are_built_from_their_dependencies_alone(app, redis_db):
+    """No app and no service registry: the domain, an audit log, an event sink, the sender."""
+    published = []
+    audit = AuditLog(redis_db)
+    ops = AdminOps(app.extensions["otp"].verifications, audit,
+                   lambda name, **details: published.append((name, details)), "AcmeCorp")
+
+    assert ops.configured_originator_status("ops").authorized
+    assert ops.account_credits("ops") > 0
+    assert ops.clear_lockout("ops", PHONE) == {"phone": "+417******67", "cleared": False}
+    assert [name for name, _ in published] == [Event.CREDITS]
+    entries, _ = audit.page(10)
+    assert [e.action for e in entries] == ["lockout.clear", "credits.check",
+                                           "originator.configured"]

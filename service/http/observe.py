@@ -38,14 +38,14 @@ LOGGED_PATH_CHARS = 256
 _KEY_LIKE = re.compile(r"(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{20,}")
 
 
-def init_app(app: Flask, services) -> None:
+def init_app(app: Flask, built) -> None:
     # First of the before-request hooks, so that even a request another hook refuses (a rate
     # limit, say) has its id and start time; last of the after-request hooks (they run in
     # reverse), so that it sees the response as it leaves.
     app.before_request_funcs.setdefault(None, []).insert(0, _begin)
     app.after_request_funcs.setdefault(None, []).insert(0, _finish)
-    metrics.subscribe(services.events)
-    services.events.subscribe(_note_limit_hit)
+    metrics.subscribe(built.events)
+    built.events.subscribe(_note_limit_hit)
 
 
 def _begin() -> None:

@@ -9,6 +9,7 @@ from service.http.auth import client_required
 from service.http.context import services
 from service.http.idempotent import Answered, idempotent, public
 from service.http.limits import per_client, start_per_ip
+from service.verification.model import Verification
 from service.verification.service import StartRequest
 
 bp = Blueprint("otp", __name__, url_prefix="/otp")
@@ -19,7 +20,7 @@ bp = Blueprint("otp", __name__, url_prefix="/otp")
 @per_client
 @start_per_ip
 @idempotent("start", schemas.START)
-def start(body: dict) -> Answered:
+def start(body: dict) -> tuple[Answered, Verification]:
     """Send a verification code by SMS (or resend on the pending verification)."""
     started = services().verifications.start(g.client, StartRequest(**body))
     return Answered(201 if started.created else 200, started.verification.id), started.verification
@@ -29,7 +30,7 @@ def start(body: dict) -> Answered:
 @client_required
 @per_client
 @idempotent("check", schemas.CHECK)
-def check(body: dict) -> Answered:
+def check(body: dict) -> tuple[Answered, Verification]:
     """Check a code the user typed; approves at most once."""
     verification, valid = services().verifications.check(
         g.client, body["code"], verification_id=body.get("id"), phone=body.get("phone"))
