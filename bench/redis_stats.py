@@ -20,7 +20,7 @@ import aiohttp
 import redis
 
 from bench import driver
-from service.verification.store import script_source
+from service.verification.scripts import script_source
 
 MARK = "bench-mark:"
 PIPELINE_GAP_S = 50e-6  # pipelined commands: ~10 µs apart; separate round trips: ≥ 90 µs

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask
 
-from service import admin, logs, metrics, sandbox, serving, storage
+from service import admin, logs, metrics, sandbox, serving
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
-from service.verification.budgets import LimitSettings, PhoneLimits
+from service.verification.budgets import PhoneLimits
 from service.verification.delivery import DeliveryNotifier
 from service.verification.idempotency import IdempotencyStore
-from service.verification.phones import PhonePolicy
-from service.verification.service import Policy, VerificationService
+from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
 
 log = logging.getLogger(__name__)
@@ -42,12 +40,12 @@ class Services:
 
 
 def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
+    """The configuration: ``config`` itself, or read from the mapping given (which replaces
+    the environment, so a developer's shell never changes a test), or from os.environ."""
     if isinstance(config, Settings):
         return config
-    environ = dict(os.environ)
-    environ.update(config or {})
     try:
-        return load_settings(environ)
+        return load_settings(config)
     except ConfigError as e:
         failure = serving.config_failure(e)
         if failure is e:
@@ -56,52 +54,30 @@ def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
 
 
 def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
-    simulator = None
-    url, userkey, password = settings.aspsms_url, settings.aspsms_userkey, settings.aspsms_password
+    simulator, gateway = None, settings.gateway
     if settings.sandbox:
         simulator, userkey, password = sandbox.start_simulator()
-        url = simulator.url
-    client = AspsmsClient(url, userkey, password, timeout=settings.aspsms_timeout,
-                          affiliate_id=settings.aspsms_affiliate_id,
-                          on_call=metrics.observe_gateway_call)
-    return client, simulator
-
-
-def _phone_limits(settings: Settings, redis, events: Events) -> PhoneLimits:
-    return PhoneLimits(
-        store_client=redis, secret=settings.secret, on_event=events,
-        settings=LimitSettings(settings.limit_start_per_phone, settings.limit_check_per_phone,
-                               settings.budget_per_prefix, settings.budget_per_country,
-                               settings.budget_global))
+        gateway = replace(gateway, url=simulator.url, userkey=userkey, password=password)
+    return gateway.client(on_call=metrics.observe_gateway_call), simulator
 
 
 def build_services(settings: Settings) -> Services:
-    redis = (storage.connect(settings.redis_url, settings.redis_timeout)
-             if settings.redis_url else storage.embedded())
+    redis = settings.redis.connect()
     store = VerificationStore(redis, settings.secret)
     events = Events()
     gateway, simulator = _gateway(settings)
-    policy = Policy(
-        code_mask=settings.code_mask, validity_minutes=settings.validity_minutes,
-        max_attempts=settings.max_attempts, resend_cooldown=settings.resend_cooldown,
-        max_sends=settings.max_sends, max_failures_per_phone=settings.max_failures_per_phone,
-        originator=settings.aspsms_originator, sms_enabled=settings.sms_enabled,
-        message_template=settings.message_template, test_numbers=dict(settings.test_numbers))
-    phones = PhonePolicy(settings.default_region, settings.allowed_countries,
-                         settings.allow_voip)
-    verifications = VerificationService(store=store, gateway=gateway, policy=policy,
-                                        phones=phones,
-                                        claim_hold_seconds=settings.aspsms_timeout * 3 + 5,
-                                        on_event=events,
-                                        notifier=DeliveryNotifier(store, settings.secret,
-                                                                  settings.public_url,
-                                                                  events=events),
-                                        limits=_phone_limits(settings, redis, events))
+    notifier = DeliveryNotifier(store, settings.secret, settings.public_url, events=events)
+    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events,
+                         settings=settings.limits)
+    verifications = VerificationService(store=store, gateway=gateway, policy=settings.policy,
+                                        phones=settings.phones,
+                                        claim_hold_seconds=settings.gateway.timeout * 3 + 5,
+                                        on_event=events, notifier=notifier, limits=limits)
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
                     admin=admin.build(redis, settings.secret, verifications, events,
-                                      settings.aspsms_originator))
+                                      settings.policy.originator))
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:

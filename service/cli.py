@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from service.config import GATEWAY_FIELDS, ConfigError, load_fields, load_settings
+from service.config import ConfigError, load_parts, load_settings, sandbox
 from service.envreader import Collector, Env, report
 from service.errors import ServiceError
 
@@ -30,9 +30,9 @@ def _serve(args) -> int:
                                           f"must be a host name or address, got {host!r}"))
     port = args.port if args.port is not None else collect(
         lambda: env.integer("PORT", 8000, 1, 65535))
-    sandbox = not env.given("ASPSMS_USERKEY")  # one worker; a warning only if more are asked
+    # one worker in the sandbox; a warning only if more are asked
     workers = args.workers if args.workers is not None else collect(
-        lambda: env.integer("WEB_CONCURRENCY", 1 if sandbox else 2, 1, 256))
+        lambda: env.integer("WEB_CONCURRENCY", 1 if sandbox() else 2, 1, 256))
     collect(load_settings)
     collect.done()
     # the master (service.gunicorn_conf) runs one worker in sandbox mode, with a warning
@@ -54,16 +54,8 @@ def _simulator(args) -> int:
     return 0
 
 
-def _gateway_client(values: dict):
-    from service.gateway import AspsmsClient
-
-    return AspsmsClient(values["aspsms_url"], values["aspsms_userkey"],
-                        values["aspsms_password"], timeout=values["aspsms_timeout"],
-                        affiliate_id=values["aspsms_affiliate_id"])
-
-
 def _gateway():
-    return _gateway_client(load_fields(GATEWAY_FIELDS, sandbox_allowed=False))
+    return load_parts(("gateway",), sandbox_allowed=False)["gateway"].client()
 
 
 def _credits(args) -> int:
@@ -107,18 +99,14 @@ def _version(args) -> int:
 
 def _delivery_poll(args) -> int:
     """Inquire sends whose delivery callbacks never came; prints one JSON summary line."""
-    from service import storage
     from service.verification.delivery import DeliveryNotifier
     from service.verification.store import VerificationStore
 
     if not 1 <= args.batch <= 1000:  # the gateway takes up to 1000 TRNs per inquiry
         raise SystemExit("--batch must be between 1 and 1000")
-    values = load_fields((*GATEWAY_FIELDS, "redis_url", "redis_timeout", "secret",
-                          "public_url"), sandbox_allowed=False)
-    redis = storage.connect(values["redis_url"], values["redis_timeout"])
-    gateway = _gateway_client(values)
-    notifier = DeliveryNotifier(VerificationStore(redis, values["secret"]), values["secret"],
-                                values["public_url"])
+    parts = load_parts(("gateway", "redis", "secret", "public_url"), sandbox_allowed=False)
+    redis, gateway, secret = parts["redis"].connect(), parts["gateway"].client(), parts["secret"]
+    notifier = DeliveryNotifier(VerificationStore(redis, secret), secret, parts["public_url"])
     try:
         summary = notifier.poll(gateway, older_than=args.older_than, batch=args.batch,
                                 max_age=args.max_age)

@@ -6,21 +6,20 @@ sandbox) and returns the value or raises a ConfigError naming its variable.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
 
+from service import gateway
 from service.envreader import ConfigError, Env
-from service.gateway.originators import originator_kind
 from service.storage import url_problem
-from service.verification.codes import validate_mask
+from service.verification.policy import Limits, Policy, TestNumber
 
 log = logging.getLogger(__name__)
 
@@ -28,33 +27,15 @@ SANDBOX_CLIENT_KEY = "sandbox-client-key"
 SANDBOX_ADMIN_KEY = "sandbox-admin-key"
 DEFAULT_URL = "https://json.aspsms.com"
 
-# Defaults for the abuse limits; the README's table repeats them with the reasoning.
-DEFAULT_LIMITS = {
-    "OTP_LIMIT_START_PER_PHONE": "5 per hour;10 per day",
-    "OTP_LIMIT_START_PER_IP": "100 per hour;1000 per day",
-    "OTP_LIMIT_CHECK_PER_PHONE": "30 per hour",
-    "OTP_LIMIT_PER_CLIENT": "6000 per minute",
-    "OTP_BUDGET_PER_PREFIX": "50 per hour",
-    "OTP_BUDGET_PER_COUNTRY": "1000 per hour",
-    "OTP_BUDGET_GLOBAL": "5000 per hour;50000 per day",
-}
 # Sandbox mode is a developer's playground whose test suites start many verifications
-# from one address to a few numbers: volume limits are relaxed there (lockout, attempts
-# and cooldowns are not). Explicit values always win.
-SANDBOX_LIMITS = {name: "100000 per hour" for name in DEFAULT_LIMITS
-                  if name != "OTP_LIMIT_PER_CLIENT"}
+# from one address to a few numbers: volume limits are relaxed there (the per-client limit,
+# lockout, attempts and cooldowns are not). Explicit values always win.
+SANDBOX_LIMIT = "100000 per hour"
 MIN_KEY_LENGTH = 16  # keys and OTP_SECRET: at least 96 bits of a random base64 string
 _KEY_NAME = re.compile(r"\A[A-Za-z0-9_.@-]{1,64}\Z")
 _WORD = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 _TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-@dataclass(frozen=True)
-class TestNumber:
-    phone: str
-    code: str
-    expires: date
 
 
 def parse_keys(name: str, raw: str) -> dict[str, str]:
@@ -76,23 +57,17 @@ def parse_keys(name: str, raw: str) -> dict[str, str]:
     return keys
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
 def gateway_url(env: Env) -> str:
     url = env.get("ASPSMS_URL", DEFAULT_URL).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return url
-    raise ConfigError("ASPSMS_URL", "must be an https:// URL (http:// only for loopback hosts)")
+    problem = gateway.url_problem(url)
+    if problem:
+        raise ConfigError("ASPSMS_URL", problem)
+    return url
+
+
+def gateway_timeout(env: Env) -> float:
+    """Seconds per gateway call; gunicorn's own timeouts are set above it."""
+    return env.number("ASPSMS_TIMEOUT", 10.0, 0.0, 120.0)
 
 
 def affiliate_id(env: Env) -> str | None:
@@ -134,11 +109,7 @@ def originator(env: Env) -> str:
     value = env.get("ASPSMS_ORIGINATOR", "Verify" if env.sandbox else None)
     if value is None:
         raise ConfigError("ASPSMS_ORIGINATOR", "is required outside sandbox mode")
-    if originator_kind(value) is not None:
-        return value
-    raise ConfigError(
-        "ASPSMS_ORIGINATOR", "must be up to 11 letters/digits or an E.164 number like +41791234567"
-    )
+    return _held_to_rule(Policy, "originator", "ASPSMS_ORIGINATOR", value)
 
 
 def countries(env: Env) -> frozenset[str]:
@@ -179,21 +150,6 @@ def parse_test_numbers(raw: str | None, today: date | None = None) -> dict[str, 
             continue
         numbers[match.group(1)] = TestNumber(match.group(1), match.group(2), expires)
     return numbers
-
-
-def mask(env: Env) -> str:
-    mask = env.get("OTP_CODE_MASK", "######")
-    problem = validate_mask(mask)
-    if problem:
-        raise ConfigError("OTP_CODE_MASK", problem)
-    return mask
-
-
-def template(env: Env) -> str | None:
-    template = env.get("OTP_MESSAGE_TEMPLATE")
-    if template is not None and "<VERIFICATIONCODE>" not in template:
-        raise ConfigError("OTP_MESSAGE_TEMPLATE", "must contain <VERIFICATIONCODE>")
-    return template
 
 
 def secret(env: Env) -> bytes:
@@ -239,10 +195,28 @@ def password(env: Env) -> str:
     return password
 
 
-def limit(name: str) -> Callable[[Env], str]:
-    def read(env: Env) -> str:
-        defaults = SANDBOX_LIMITS if env.sandbox else DEFAULT_LIMITS
-        return env.limit(name, defaults.get(name, DEFAULT_LIMITS[name]))
+def _held_to_rule(model, name: str, variable: str, value: Any) -> Any:
+    problem = model.problem(name, value)
+    if problem:
+        raise ConfigError(variable, problem)
+    return value
+
+
+def checked(model, name: str, variable: str,
+            parse: Callable[[Env, str], Any] = Env.get) -> Callable[[Env], Any]:
+    """A reader for a Policy or Limits field: ``variable`` parsed (text by default), the
+    field's own default when unset, held to the field's own rule."""
+    def read(env: Env) -> Any:
+        value = parse(env, variable)
+        return _held_to_rule(model, name, variable,
+                             model.default(name) if value is None else value)
     return read
 
 
+def limit(name: str, variable: str) -> Callable[[Env], str]:
+    relaxed = name != "per_client"
+
+    def read(env: Env) -> str:
+        value = env.get(variable, SANDBOX_LIMIT if env.sandbox and relaxed else None)
+        return _held_to_rule(Limits, name, variable, value or Limits.default(name))
+    return read

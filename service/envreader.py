@@ -11,8 +11,6 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from limits import parse_many
-
 T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -100,14 +98,20 @@ class Env:
         """Whether the variable or its file variant is set at all."""
         return bool(self.environ.get(name, "").strip() or self.environ.get(f"{name}_FILE"))
 
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
+    def whole(self, name: str) -> int | None:
+        """A whole number, or None when unset."""
         raw = self.get(name)
         if raw is None:
-            return default
+            return None
         try:
-            value = int(raw)
+            return int(raw)
         except ValueError:
             raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.whole(name)
+        if value is None:
+            return default
         if not low <= value <= high:
             raise ConfigError(name, f"must be between {low} and {high}, got {value}")
         return value
@@ -124,22 +128,17 @@ class Env:
             raise ConfigError(name, f"must be more than {low} and at most {high}, got {raw}")
         return value
 
-    def boolean(self, name: str, default: bool) -> bool:
+    def flag(self, name: str) -> bool | None:
+        """true/false (also 1/0, yes/no, on/off), or None when unset."""
         raw = self.get(name)
         if raw is None:
-            return default
+            return None
         if raw.lower() in _TRUE:
             return True
         if raw.lower() in _FALSE:
             return False
         raise ConfigError(name, f"must be true or false, got {raw!r}")
 
-    def limit(self, name: str, default: str) -> str:
-        raw = self.get(name, default)
-        try:
-            parsed = parse_many(raw)
-        except ValueError:
-            parsed = []
-        if not parsed:
-            raise ConfigError(name, f"must be limit notation like '5 per hour', got {raw!r}")
-        return raw
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.flag(name)
+        return default if value is None else value

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 from service import serving
-from service.config_readers import LOG_LEVELS
+from service.config import sandbox as _sandbox  # private: public names here are settings
+from service.config_readers import gateway_timeout, log_level
 from service.envreader import Collector, ConfigError, Env
 
 # Every value is read leniently here and its problems kept: on_starting reports them all,
@@ -59,11 +60,11 @@ def _bind() -> str:
 
 bind = _bind()
 # sandbox mode is one worker (service.serving); only asking for more earns a warning
-workers = _int("WEB_CONCURRENCY", 1 if serving.sandbox() else 2, 1, 256)
+workers = _int("WEB_CONCURRENCY", 1 if _sandbox() else 2, 1, 256)
 worker_class = "service.serving.ProblemWorker"  # gthread; gunicorn's own errors as problem+json
 threads = _int("GUNICORN_THREADS", 64, 1, 1024)
 try:
-    _gateway_timeout = _env.number("ASPSMS_TIMEOUT", 10.0, 0.0, 120.0)
+    _gateway_timeout = gateway_timeout(_env)
 except ConfigError:  # the service's own check (on_starting) reports it
     _gateway_timeout = 10.0
 # a send may wait for one timeout plus two connect retries; keep well above that
@@ -82,8 +83,10 @@ logger_class = "service.logs.GunicornLogger"  # builds access lines only when as
 control_socket = _path("GUNICORN_CONTROL_SOCKET", directory=False) or "gunicorn.ctl"
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 errorlog = "-"
-_level = (os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
-_level = _level if _level in LOG_LEVELS else "INFO"  # a bad one is refused in on_starting
+try:
+    _level = log_level(_env)
+except ConfigError:  # refused in on_starting
+    _level = "INFO"
 loglevel = _level.lower()
 logconfig_dict = {
     "version": 1,

@@ -159,9 +159,10 @@ class JsonHandler(logging.StreamHandler):
 
 def secret_values(settings: Settings) -> list[str]:
     """Every configured credential: what the filter removes wherever it appears."""
-    values = [settings.aspsms_password, settings.aspsms_userkey,
+    keys = settings.keys
+    values = [settings.gateway.password, settings.gateway.userkey,
               settings.secret.decode(errors="ignore")]
-    return values + list(settings.api_keys.values()) + list(settings.admin_keys.values())
+    return values + list(keys.clients.values()) + list(keys.admins.values())
 
 
 def level_of(name: str) -> int:

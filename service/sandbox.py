@@ -35,8 +35,8 @@ def start_simulator():
 
 
 def announce(settings: Settings) -> None:
-    (client, client_key), (admin, admin_key) = (next(iter(settings.api_keys.items())),
-                                               next(iter(settings.admin_keys.items())))
+    (client, client_key), (admin, admin_key) = (next(iter(settings.keys.clients.items())),
+                                               next(iter(settings.keys.admins.items())))
     # Only the built-in development keys are ever printed; configured keys stay secret.
     client_key = client_key if client_key == SANDBOX_CLIENT_KEY else "(configured)"
     admin_key = admin_key if admin_key == SANDBOX_ADMIN_KEY else "(configured)"

@@ -15,26 +15,21 @@ refuses to start instead (:func:`refuse_split_sandbox`).
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from gunicorn import util
 from gunicorn.errors import AppImportError
 from gunicorn.workers.gthread import ThreadWorker
 
+from service import config
 from service.config import ConfigError, Settings, load_settings
-from service.envreader import Collector, Env, report
+from service.envreader import Collector, report
 from service.errors import PROBLEM_BASE
 from service.http.problems import HTTP_CODES
 
 EXIT_CONFIG = 2
 ONE_WORKER = ("sandbox mode: the simulator and its codes live in one process, so gunicorn "
               "runs one worker instead of {requested}")
-
-
-def sandbox() -> bool:
-    """Whether the configuration, valid or not yet checked, is sandbox mode."""
-    return not Env(os.environ).given("ASPSMS_USERKEY")
 
 
 def check_master(server, collect: Collector) -> None:
@@ -50,7 +45,7 @@ def check_master(server, collect: Collector) -> None:
 
 def keep_one_worker(server, requested: int) -> None:
     """gunicorn's ``nworkers_changed`` (also at start, TTIN/TTOU): one worker in the sandbox."""
-    if requested != 1 and sandbox():
+    if requested != 1 and config.sandbox():
         server.log.warning(ONE_WORKER.format(requested=requested))
         server.num_workers = 1
 

@@ -18,10 +18,20 @@ before it raises, asking each startup node in turn with the full timeout (a froz
 of three: four timeouts, behind a lock every other thread queues on). Here that re-read
 runs in one background thread instead (:func:`refresh_slots_in_background`), so a frozen
 node answers 503 within ``REDIS_TIMEOUT`` and the map still follows a failover.
+
+The failure policy lives here too, one tuple and one decorator for every caller: an error
+of :data:`STORE_ERRORS` means the store could not carry the command out (it is unreachable,
+loading, read-only, re-sharding, or full: Redis refuses a script at its first write when
+over ``maxmemory``, before it changed anything), so it answers 503 ``store_unavailable``
+and the caller repeats the whole request. An error a script raised is not one of them: it
+is a bug in the script or its arguments, the same on every retry, and Redis does not undo
+what the script wrote before it, so it is a 500 ``internal_error`` with its traceback,
+whichever script raised it (the domain's, the budgets', Flask-Limiter's).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from urllib.parse import unquote, urlsplit
@@ -32,10 +42,35 @@ from redis.cluster import ClusterNode, NodesManager, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from service import waits
+from service.errors import StoreUnavailable
+
 log = logging.getLogger(__name__)
 POOL_SIZE = 128  # at least the threads of a worker (gunicorn_conf: 64)
 SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel",
            "rediss+sentinel")
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
+                redis.exceptions.OutOfMemoryError,
+                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+                redis.exceptions.SlotNotCoveredError, redis.exceptions.AskError,
+                # a cluster none of whose nodes answers
+                redis.exceptions.RedisClusterException)
+
+
+def store_call(method):
+    """Redis trouble becomes one named decision: 503 store_unavailable, fail closed."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        waits.refuse_if_waited()  # a request waits for the store once (service/waits.py)
+        try:
+            return method(*args, **kwargs)
+        except STORE_ERRORS as e:
+            waits.note(e)
+            raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
+
+    return wrapper
 
 
 def _hosts(netloc: str) -> list[tuple[str, int]]:

@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 
 import requests
+from werkzeug.serving import make_server
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -75,6 +77,25 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+
+
+@contextmanager
+def wsgi_server(app, port: int = 0):
+    """``app`` under werkzeug's threaded server on a loopback port; yields its base URL.
+
+    serve_forever polls for shutdown every 0.5 s by default, and shutdown() waits for that
+    poll: half a second per teardown, over a whole suite many seconds.
+    """
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name="wsgi-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from service.verification import keys
 from tests.conftest import CLIENT_KEY, OTHER_KEY, last_code, service_env
 from tests.helpers import RedisServer, check, gunicorn, start
 
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
 ROOMY = {"OTP_RESEND_COOLDOWN": "0", "OTP_MAX_SENDS": "10"}
+
+
 def sms_count(simulator) -> int:
     return len(requests.get(simulator.url + "/_sim/messages", timeout=5).json())
 
@@ -86,7 +89,8 @@ def test_the_phone_lockout_survives_new_codes_answers_identically_and_resets_on_
         assert right.json() == wrong.json() and right.json()["reason"] == "phone_locked"
         status = requests.get(f"{base}/otp/verifications/{second}", headers=AUTH, timeout=5)
         assert status.json()["attempts_remaining"] == 1  # nothing counted while locked
-        redis_db.delete(*redis_db.keys("otp:*:fail:*"))  # the wait is over (as an admin would)
+        # the wait is over (as an admin would)
+        redis_db.delete(*redis_db.keys(keys.failure_key("*")))
         assert check(base, AUTH, code, id=second).json()["valid"] is True
         third = start(base, AUTH, phone).json()["id"]
         code = last_code(simulator, phone)

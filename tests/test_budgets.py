@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from service.errors import RateLimited
-from service.verification.budgets import LimitSettings, PhoneLimits
+from service.verification.budgets import PhoneLimits
 from service.verification.phones import PhonePolicy
+from service.verification.policy import Limits
 from tests.conftest import last_code
 
 ROOMY = "1000 per hour"
@@ -20,7 +21,7 @@ def limits(redis_db, clock=None, **settings: str) -> PhoneLimits:
     events = []
     made = PhoneLimits(store_client=redis_db, secret=b"test-secret", on_event=(
         lambda name, **details: events.append((name, details))),
-        settings=LimitSettings(**values), **({"clock": clock} if clock else {}))
+        settings=Limits(**values), **({"clock": clock} if clock else {}))
     made.events = events
     return made
 
@@ -59,7 +60,7 @@ def test_a_spent_budget_trips_its_breaker_for_the_whole_window(redis_db):
     now[0] += 59  # the counted sends are still in the window; the breaker also holds
     assert send(budgets, "+41781110200") == "country_budget"
     now[0] += 2  # the window has passed: the breaker expired with its key
-    redis_db.delete(*redis_db.keys("otp:{otp-breakers}:country:*"))
+    redis_db.delete(*redis_db.keys(PhoneLimits.breaker_key("country", "*")))
     assert send(budgets, "+41781110201") is None
 
 

@@ -8,16 +8,14 @@ and every page is shot at a phone's and a laptop's width, where none may scroll 
 from __future__ import annotations
 
 import os
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from service.config import SANDBOX_ADMIN_KEY, SANDBOX_CLIENT_KEY
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
+from tests.helpers import wsgi_server
 
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="Playwright is not installed (pip install -e '.[test]')")
@@ -40,23 +38,9 @@ pytestmark = [
 ]
 
 
-@contextmanager
-def serving(app):
-    """The app under werkzeug's threaded server on a free loopback port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
-
-
 @pytest.fixture
 def base_url(app):
-    with serving(app) as url:
+    with wsgi_server(app) as url:
         yield url
 
 
@@ -222,7 +206,7 @@ def test_every_console_page_fits_the_screen_without_scrolling_sideways(
     missing: list[str] = []
     page.on("response", lambda response: missing.append(response.url)
             if response.status == 404 and "no-such-page" not in response.url else None)
-    with serving(sandbox_app) as url:
+    with wsgi_server(sandbox_app) as url:
         fill_the_sandbox(sandbox_app, url)
         page.set_viewport_size({"width": width, "height": 800})
         for name, path in PAGES:

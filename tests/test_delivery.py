@@ -7,18 +7,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from service import cli
-from service.verification.delivery import parse_trn, trn_base, trn_for
+from service.verification import keys
+from service.verification.delivery import DeliveryNotifier
+from service.verification.trn import parse_trn, trn_base, trn_for
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
-from tests.helpers import free_port, start, wait_for
+from tests.helpers import free_port, start, wait_for, wsgi_server
 
 PHONE, OTHER = "+41791234567", "+41791234568"
 WHEN = "2024-05-01T10:00:00Z"
@@ -54,21 +55,18 @@ class Live:
 
 @pytest.fixture
 def make_live(make_app):
-    servers = []
+    apps, servers = [], ExitStack()
 
     def factory(**overrides: str) -> Live:
         port = free_port()
         app = make_app(**{"OTP_PUBLIC_URL": f"http://127.0.0.1:{port}", **overrides})
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return Live(f"http://127.0.0.1:{port}", app)
+        apps.append(app)
+        return Live(servers.enter_context(wsgi_server(app, port)), app)
 
-    yield factory
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-        services = server.app.extensions["otp"]
+    with servers:
+        yield factory
+    for app in apps:
+        services = app.extensions["otp"]
         services.gateway.close()
         services.redis.close()  # closed now, not whenever the collector gets to it
 
@@ -277,13 +275,13 @@ def test_a_bad_delivery_time_already_stored_does_not_break_any_read(
         live, simulator, redis_db, stored):
     outcomes(simulator, **{PHONE: ("lost", None)})
     vid = live.start()["id"]
-    redis_db.hset(live.services.store.verification_key(vid), "delivery_at", stored)
+    redis_db.hset(keys.verification_key(vid), "delivery_at", stored)
     assert live.read(vid)["delivery_updated_at"] is None
     assert _usable(live, simulator, vid)["delivery_updated_at"] is None
 
 
 def test_a_signed_callback_for_an_unknown_verification_answers_404(live, simulator):
-    unknown = live.services.store.new_id("0" * 32)
+    unknown = keys.new_id("0" * 32)
     signature = live.services.verifications.notifier.signature(unknown, "d1")
     response = requests.get(f"{live.base}/delivery/{unknown}/d1?s={signature}&st=0&r=000",
                             timeout=5)
@@ -362,8 +360,11 @@ def test_poll_leaves_recent_sends_alone_and_gives_up_very_old_ones(live, simulat
     vid = live.start()["id"]
     asked = inquiries(simulator)
     assert poll("--older-than", "60")["inquired"] == 0
-    time.sleep(0.01)
-    assert poll("--older-than", "0", "--max-age", "0")["expired"] == 1
+    # a second later (an injected clock, no sleep), the send is older than --max-age 0
+    later = DeliveryNotifier(live.services.store, b"signs-nothing-here", None,
+                             clock=lambda: time.time() + 1)
+    assert later.poll(live.services.gateway, older_than=0, batch=1000,
+                      max_age=0)["expired"] == 1
     assert inquiries(simulator) == asked
     assert live.read(vid)["delivery_status"] == "submitted"
 
@@ -371,7 +372,8 @@ def test_poll_leaves_recent_sends_alone_and_gives_up_very_old_ones(live, simulat
 def awaiting(live) -> set[str]:
     """Every TRN awaiting a delivery status, whatever its slot."""
     redis = live.services.redis
-    return {trn for key in redis.keys("otp:{*}:dlv") for trn in redis.zrange(key, 0, -1)}
+    return {trn for key in redis.keys(keys.awaiting_delivery_key("*"))
+            for trn in redis.zrange(key, 0, -1)}
 
 
 def test_each_send_awaits_its_status_in_its_verifications_slot(make_live, simulator):
@@ -380,9 +382,9 @@ def test_each_send_awaits_its_status_in_its_verifications_slot(make_live, simula
     vid = live.start()["id"]
     live.start()  # a resend on the same verification
     tag = vid[3:7]
-    assert live.services.redis.zrange(f"otp:{{{tag}}}:dlv", 0, -1) == [
+    assert live.services.redis.zrange(keys.awaiting_delivery_key(tag), 0, -1) == [
         trn_for(vid, 1), trn_for(vid, 2)]
-    assert live.services.redis.pttl(f"otp:{{{tag}}}:dlv") > 24 * 3600 * 1000
+    assert live.services.redis.pttl(keys.awaiting_delivery_key(tag)) > 24 * 3600 * 1000
 
 
 def test_a_send_the_gateway_refused_or_a_test_number_awaits_nothing(
@@ -433,7 +435,7 @@ def _two_resends(live):
 
     def reserve(now_ms):
         return store.reserve_send(
-            client="acme", phone_hash=ph, seen_pointer=vid, new_id=store.new_id(ph),
+            client="acme", phone_hash=ph, seen_pointer=vid, new_id=keys.new_id(ph),
             now_ms=now_ms, cooldown_ms=0, max_sends=5, expires_ms=now_ms + 600_000,
             fields={}, trns=(base, ""))
 

@@ -353,7 +353,7 @@ def test_the_simulator_env_file_is_complete_and_matches_the_simulators_account(c
     from service.config import load_settings
 
     settings = load_settings(api)  # the demo configuration is a valid one
-    assert not settings.sandbox and settings.redis_url == "redis://redis:6379/0"
+    assert not settings.sandbox and settings.redis.url == "redis://redis:6379/0"
 
 
 def test_api_and_simulator_share_a_namespace_neither_of_them_owns(compose):
@@ -404,5 +404,5 @@ def test_the_managed_redis_example_is_a_configuration_the_service_reads(tmp_path
         environ[name] = value
 
     settings = load_settings(environ)
-    assert settings.redis_url == contents["REDIS_URL"]
-    assert settings.api_keys == {"web": "web-key-0123456789abcdef"}
+    assert settings.redis.url == contents["REDIS_URL"]
+    assert settings.keys.clients == {"web": "web-key-0123456789abcdef"}

@@ -58,7 +58,7 @@ def test_a_template_that_needs_ucs_2_or_more_parts_starts_with_one_warning_namin
         caplog, template, encoding, parts):
     with caplog.at_level(logging.WARNING, logger="service.config"):
         settings = load_settings({**FULL, "OTP_MESSAGE_TEMPLATE": template})
-    assert settings.message_template == template
+    assert settings.policy.message_template == template
     warnings = [r.getMessage() for r in caplog.records if "OTP_MESSAGE_TEMPLATE" in r.getMessage()]
     assert len(warnings) == 1
     assert f"{encoding} in {parts} part(s)" in warnings[0]

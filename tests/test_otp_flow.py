@@ -7,12 +7,15 @@ import json
 import pytest
 import requests
 
+from service.verification import keys
 from service.verification.idempotency import Answered, Refused
 from service.verification.phones import PhonePolicy
 from tests.conftest import last_code
 from tests.helpers import check, start
 
 PHONE = "+41791234567"
+
+
 def wrong(code: str) -> str:
     return "".join(str((int(c) + 1) % 10) for c in code)
 
@@ -158,7 +161,8 @@ def test_gateway_failures_on_send_leave_no_pending_verification(
     response = start(http, auth)
     assert response.status_code == status
     assert response.get_json()["code"] == code
-    assert not [k for k in redis_db.scan_iter("otp:*") if ":v:" in k or ":cur:" in k]
+    assert not [*redis_db.scan_iter(keys.ANY_VERIFICATION),
+                *redis_db.scan_iter(keys.pointer_key("*", "*"))]
     requests.delete(simulator.url + "/_sim/faults", timeout=5)
     assert start(http, auth).status_code == 201  # no cooldown was spent
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 import requests
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, settings
 
 from service.verification.delivery import DeliveryNotifier
@@ -98,11 +99,10 @@ def test_the_sandbox_messages_conform_to_the_document(case, live_sandbox):
 
 
 # Found by this run (the newline one by hand): regexes with \d and $ let through Unicode
-# digits, a trailing newline, ids beyond 64 bits and 0-0, which Redis (the audit cursor) or
-# the gateway (the originator) then refused with 500 / 502 instead of 422.
+# digits and a trailing newline, which Redis (the audit cursor) or the gateway (the
+# originator) then refused with 500 / 502 instead of 422; 0-0 and parts beyond 64 bits,
+# which the document allows, were a 500 and are now cursors like any other.
 MALFORMED = [
-    pytest.param("/admin/audit", {"before": "0-0"}, id="audit-before-0-0"),
-    pytest.param("/admin/audit", {"before": "99999999999999999999-0"}, id="audit-before-2**64"),
     pytest.param("/admin/audit", {"before": "1-1\n"}, id="audit-before-newline"),
     pytest.param("/admin/audit", {"before": "\u0663-1"}, id="audit-before-arabic-digit"),
     pytest.param("/admin/originators/Verify%0A", None, id="originator-newline"),
@@ -113,6 +113,13 @@ MALFORMED = [
 def test_a_malformed_cursor_or_originator_is_refused_with_422(live, path, query):
     response = requests.get(live + path, params=query, headers=bearer(ADMIN_KEY), timeout=10)
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("before", ["0-0", "99999999999999999999-0"])
+def test_an_edge_stream_id_is_a_cursor(live, before):
+    response = requests.get(live + "/admin/audit", params={"before": before},
+                            headers=bearer(ADMIN_KEY), timeout=10)
+    assert response.status_code == 200, response.text
 
 
 # -- auth cannot be skipped ---------------------------------------------------------------
@@ -245,7 +252,10 @@ def test_the_operations_endpoints_answer_as_documented(flow):
     flow("GET", "/healthz", status=200)
     flow("GET", "/readyz", status=200)
     flow("GET", "/metrics", status=200)
-    assert flow("GET", "/openapi.yaml", status=200).text == SPEC_PATH.read_text("utf-8")
+    served = yaml.safe_load(flow("GET", "/openapi.yaml", status=200).text)
+    spec = yaml.safe_load(SPEC_PATH.read_text("utf-8"))
+    del spec["paths"]["/sandbox/messages"]  # a gateway is configured: that route is not here
+    assert served["paths"] == spec["paths"]
 
 
 # -- refusals the live run cannot provoke (its gateway, store and limits are healthy) -------

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from service import create_app, storage
+from service.verification import keys
 from tests.conftest import CLIENT_KEY, last_code, service_env
 from tests.helpers import check, gunicorn, start, wait_for
 from tests.topologies import TOPOLOGIES, Sentinel
@@ -48,6 +49,8 @@ def fresh(services, topology, simulator):
         primary.flushall()
         primary.close()
     return services
+
+
 def wrong(code: str) -> str:
     return "".join(str((int(c) + 1) % 10) for c in code)
 
@@ -128,7 +131,7 @@ def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulat
 def test_verifications_land_on_every_primary(fresh, topology):
     for i in range(24):
         assert start(fresh[i % 2], AUTH, f"+417911302{i:02d}").status_code == 201
-    held = [len(list(p.scan_iter("otp:{*}:v:*"))) for p in topology.primaries()]
+    held = [len(list(p.scan_iter(keys.ANY_VERIFICATION))) for p in topology.primaries()]
     assert sum(held) == 24 and all(held)
     assert len(held) == (3 if topology.name == "cluster" else 1)
 
@@ -177,7 +180,7 @@ class Traffic:
 def recorded_references(topology) -> set[str]:
     """The token reference of every verification the (current) primary holds."""
     with topology.primaries()[0] as store:
-        return {store.hget(key, "ref") for key in store.scan_iter("otp:{*}:v:*")}
+        return {store.hget(key, "ref") for key in store.scan_iter(keys.ANY_VERIFICATION)}
 
 
 def test_a_sentinel_failover_answers_503_meanwhile_and_recovers_without_a_restart(
@@ -230,13 +233,14 @@ def test_an_approval_lost_in_a_failover_is_not_given_again_for_any_code(
         requests.post(simulator.url + "/_sim/faults", timeout=5,
                       json={"delay": 1.0, "endpoints": ["VerifyToken"], "count": 1})
         approving = pool.submit(check, base, AUTH, code, id=vid)
-        time.sleep(0.4)  # claimed (and on the replica); the gateway is still answering
+        # the gateway has the call, so the claim is on the replica; its answer is 1 s away
+        wait_for(lambda: verify_calls(simulator) == 1, timeout=5, interval=0.01)
         with topology.replication_stalled():
             assert approving.result().json()["valid"] is True
             topology.primary.kill()
         topology.wait_for_promotion()
         with topology.primaries()[0] as store:  # the approval really was lost
-            assert store.hget(f"otp:{{{vid[3:7]}}}:v:{vid}", "status") == "pending"
+            assert store.hget(keys.verification_key(vid), "status") == "pending"
         answers = until_decided(lambda: check(base, AUTH, wrong(code), id=vid))
     assert {a.status_code for a in answers} <= {409, 503}
     # the unsettled claim is settled as an unknown outcome: no code is checked again
@@ -310,3 +314,43 @@ def test_a_frozen_store_answers_503_within_redis_timeout_and_then_recovers(
         wait_for(lambda: http.get("/readyz").status_code == 200, timeout=15)
         wait_for(lambda: http.post("/otp/start", json={"phone": "+41791130301"},
                                    headers=AUTH).status_code == 201, timeout=15)
+
+
+@pytest.mark.parametrize(("frozen_before", "headers"), [
+    ("service.verification.budgets.PhoneLimits._count", {}),  # after the send's reservation
+    ("service.verification.store.VerificationStore.reserve_send",  # after the key's claim
+     {"Idempotency-Key": "frozen-1"}),
+])
+def test_a_store_frozen_in_the_middle_of_a_start_is_waited_for_once(
+        simulator, monkeypatch, frozen_before, headers):
+    # What the request would do next (undo the reservation, release the claim) would wait
+    # the timeout a second time: a 503 after 2 x REDIS_TIMEOUT.
+    import importlib
+
+    module_name, class_name, method = frozen_before.rsplit(".", 2)
+    owner = getattr(importlib.import_module(module_name), class_name)
+    timeout = 1.0
+    with TOPOLOGIES["standalone"]() as topology:
+        app = create_app(service_env(topology.url, simulator.url, REDIS_TIMEOUT=str(timeout),
+                                     **ROOMY))
+        original = getattr(owner, method)
+
+        def freeze_then_call(self, *args, **kwargs):
+            os.kill(topology.node.process.pid, signal.SIGSTOP)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, method, freeze_then_call)
+        try:
+            began = time.monotonic()
+            answer = app.test_client().post("/otp/start", json={"phone": "+41791130310"},
+                                            headers={**AUTH, **headers})
+            elapsed = time.monotonic() - began
+        finally:
+            os.kill(topology.node.process.pid, signal.SIGCONT)
+        monkeypatch.undo()
+        assert answer.status_code == 503 and answer.get_json()["code"] == "store_unavailable"
+        assert elapsed < timeout + 0.5
+        # the next request waits again if it must: the mark was this request's only
+        again = app.test_client().post("/otp/start", json={"phone": "+41791130311"},
+                                       headers=AUTH)
+        assert again.status_code == 201

@@ -11,12 +11,15 @@ import time
 import pytest
 import redis
 
+from service.verification import keys
 from tests.conftest import last_code
 from tests.helpers import check, gateway_calls, sim, start, wait_for
 
 PHONE = "+41791240001"
 TIMEOUT = "0.5"
 SLOW = 1.0  # the simulator answers after this, having done what it was asked
+
+
 def read(http, auth, vid):
     return http.get(f"/otp/verifications/{vid}", headers=auth).get_json()
 
@@ -96,7 +99,7 @@ def test_a_claim_never_settled_is_settled_as_an_unknown_outcome(
     # a worker died (or a failover forgot the settlement) after the code went to the gateway
     http = make_app(OTP_MAX_FAILURES_PER_PHONE="1").test_client()
     vid = start(http, auth, PHONE).get_json()["id"]
-    key = f"otp:{{{vid[3:7]}}}:v:{vid}"
+    key = keys.verification_key(vid)
     redis_db.hset(key, "busy", int(time.time() * 1000) - 1)  # its hold has run out
     refused = check(http, auth, last_code(simulator, PHONE), id=vid)
     assert refused.status_code == 409 and refused.get_json()["code"] == "resend_required"
@@ -216,7 +219,8 @@ def fail_right_after(monkeypatch, owner, name: str, down: threading.Event):
 
 
 def reservations(redis_db) -> list[str]:
-    return [k for k in redis_db.scan_iter("otp:*") if ":v:" in k or ":cur:" in k]
+    return [*redis_db.scan_iter(keys.ANY_VERIFICATION),
+            *redis_db.scan_iter(keys.pointer_key("*", "*"))]
 
 
 def test_a_start_the_store_fails_after_its_reservation_can_be_retried(
@@ -292,16 +296,16 @@ def test_a_reservation_whose_answer_was_lost_is_taken_back(
 
 def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
         make_app, auth, simulator, redis_db):
-    from service.verification.store import Reservation
+    from service.verification.decisions import Reservation
 
     app = make_app(OTP_RESEND_COOLDOWN="0")
     vid = start(app.test_client(), auth, PHONE).get_json()["id"]
     store = app.extensions["otp"].store
     ph, now = store.phone_hash(PHONE), int(time.time() * 1000)
-    first_ref = redis_db.hget(store.verification_key(vid), "ref")
+    first_ref = redis_db.hget(keys.verification_key(vid), "ref")
     for later, ref in ((1000, "ref-two"), (2000, "ref-three")):  # two resends, unanswered
         reserved = store.reserve_send(
-            client="acme", phone_hash=ph, seen_pointer=vid, new_id=store.new_id(ph),
+            client="acme", phone_hash=ph, seen_pointer=vid, new_id=keys.new_id(ph),
             now_ms=now + later, cooldown_ms=0, max_sends=5, expires_ms=now + 600_000,
             fields={"ref": ref})
         assert reserved.outcome == "resend"
@@ -314,7 +318,7 @@ def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
     assert undo("ref-two") == "superseded"  # the later send stands
     assert undo("ref-two") == "gone"  # a second run finds nothing left
     assert undo("ref-three") == "reverted"
-    state = redis_db.hgetall(store.verification_key(vid))
+    state = redis_db.hgetall(keys.verification_key(vid))
     # the superseded send still counts toward OTP_MAX_SENDS (undo_send.lua); the token
     # is the first send's again
     assert (state["sends"], state["ref"]) == ("2", first_ref)

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from service.events import Event
+from service.storage import store_call
 from service.verification.model import rfc3339
 from service.verification.phones import mask_phone
-from service.verification.store import store_call
 
 # The name log pipelines select audit lines by: kept when the module moved.
 log = logging.getLogger("service.audit")

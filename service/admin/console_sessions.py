@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 
-from service.verification.store import store_call
+from service.storage import store_call
 
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 8 * 3600

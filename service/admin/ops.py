@@ -31,9 +31,9 @@ from service.errors import ServiceError
 from service.events import Event
 from service.gateway import AspsmsClient, GatewayError
 from service.verification.errors import VerificationNotFound
+from service.verification.keys import ID_PATTERN
 from service.verification.phones import mask_phone
 from service.verification.service import VerificationService
-from service.verification.store import ID_PATTERN
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 """Client for the ASPSMS JSON API (json.aspsms.com). Imports no web framework."""
 
+from service.gateway._transport import url_problem
 from service.gateway.client import AspsmsClient
 from service.gateway.errors import (
     STATUS_CODES,
@@ -39,4 +40,5 @@ __all__ = [
     "UnknownStatus",
     "Voucher",
     "error_for",
+    "url_problem",
 ]

@@ -49,16 +49,23 @@ _ONLY_OK = frozenset({"1"})
 STATUS_OPTIONAL = frozenset({"VersionInfo", "ListAllStatusCodes"})
 
 
-def checked_base_url(base_url: str) -> str:
-    """The URL without its trailing slash, if it is https:// or plain http:// on loopback."""
+def url_problem(base_url: str) -> str | None:
+    """Why credentials may not go to ``base_url``, or None: it must be https://, or plain
+    http:// to a loopback host (a local simulator)."""
     parts = urlsplit(base_url)
     secure = parts.scheme == "https" and bool(parts.hostname)
     if secure or (parts.scheme == "http" and _is_loopback(parts.hostname)):
-        return base_url.rstrip("/")
-    raise ValueError(
-        "ASPSMS_URL must be an https:// URL (plain http:// only for a loopback host), "
-        f"got scheme {parts.scheme!r} for host {parts.hostname!r}"
-    )
+        return None
+    return ("must be an https:// URL (plain http:// only for a loopback host), "
+            f"got scheme {parts.scheme!r} for host {parts.hostname!r}")
+
+
+def checked_base_url(base_url: str) -> str:
+    """The URL without its trailing slash; ValueError unless :func:`url_problem` allows it."""
+    problem = url_problem(base_url)
+    if problem:
+        raise ValueError(f"ASPSMS_URL {problem}")
+    return base_url.rstrip("/")
 
 
 def _is_loopback(host: str | None) -> bool:

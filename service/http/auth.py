@@ -33,7 +33,7 @@ def _match(presented: str, keys: dict[str, str]) -> str | None:
 
 def admin_key_name(presented: str) -> str | None:
     """The name of the admin key presented (the web console's sign-in form), or None."""
-    return _match(presented, services().settings.admin_keys)
+    return _match(presented, services().settings.keys.admins)
 
 
 def _presented_key() -> str:
@@ -44,10 +44,10 @@ def _presented_key() -> str:
 
 
 def _require(role: str) -> str:
-    settings = services().settings
+    keys = services().settings.keys
     key = _presented_key()
-    own, other = ((settings.api_keys, settings.admin_keys) if role == "client"
-                  else (settings.admin_keys, settings.api_keys))
+    own, other = ((keys.clients, keys.admins) if role == "client"
+                  else (keys.admins, keys.clients))
     name = _match(key, own)
     if name is not None:
         return name

@@ -22,11 +22,11 @@ from service.errors import refusal_headers
 from service.events import Event
 from service.http.context import services
 from service.storage import (
+    STORE_ERRORS,
     limiter_storage_options,
     limiter_storage_uri,
     refresh_slots_in_background,
 )
-from service.verification.store import STORE_ERRORS
 
 # Flask-Limiter's own headers are off: it would read the window back from Redis on every
 # response (one more round trip each) and raise after the view if Redis failed meanwhile.
@@ -49,9 +49,9 @@ def on_breach(name: str):
     return record
 
 
-per_client = limiter.shared_limit(lambda: _settings().limit_per_client, scope="per_client",
+per_client = limiter.shared_limit(lambda: _settings().limits.per_client, scope="per_client",
                                   key_func=lambda: g.client, on_breach=on_breach("per_client"))
-start_per_ip = limiter.limit(lambda: _settings().limit_start_per_ip, scope="start_per_ip",
+start_per_ip = limiter.limit(lambda: _settings().limits.start_per_ip, scope="start_per_ip",
                              key_func=get_remote_address, on_breach=on_breach("start_per_ip"))
 
 
@@ -71,9 +71,9 @@ def _refusal_headers(response):
 def init_app(app: Flask, settings: Settings) -> None:
     app.after_request(_refusal_headers)
     app.config.update(
-        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis_url),
-        RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(settings.redis_url,
-                                                          settings.redis_timeout),
+        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.redis.url),
+        RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(settings.redis.url,
+                                                          settings.redis.timeout),
     )
     # Flask-Limiter merges the options into an earlier app's (a process building several,
     # as tests do, would give a standalone store a sentinel's options)

@@ -18,13 +18,13 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from service import metrics
+from service import metrics, waits
 from service.errors import ServiceError
 from service.events import Event
 from service.http.context import services
 from service.logs import REDACTED
+from service.verification.keys import ID_PATTERN
 from service.verification.phones import mask_phone
-from service.verification.store import ID_PATTERN
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a caller may choose as its request id; anything else is replaced by our own.
@@ -49,6 +49,7 @@ def init_app(app: Flask, built) -> None:
 
 
 def _begin() -> None:
+    waits.begin()  # this request has not waited for the store yet
     g.started = time.perf_counter()
     g.request_id = _request_id()
 

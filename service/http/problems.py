@@ -12,7 +12,7 @@ from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from service.errors import PROBLEM_BASE, ServiceError, StoreUnavailable
-from service.verification.store import STORE_ERRORS
+from service.storage import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -32,27 +32,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 from limits import RateLimitItem, parse_many
 
-from service.errors import RateLimited, StoreUnavailable
+from service.errors import RateLimited
 from service.events import Event
+from service.storage import store_call
+from service.verification.decisions import Count, Counted
 from service.verification.phones import Phone
-from service.verification.store import STORE_ERRORS, register_script
+from service.verification.policy import Limits
+from service.verification.scripts import register_script
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
 # Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
 UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
-
-
-@dataclass(frozen=True)
-class LimitSettings:
-    start_per_phone: str
-    check_per_phone: str
-    budget_per_prefix: str
-    budget_per_country: str
-    budget_global: str
 
 
 @dataclass(frozen=True)
@@ -66,7 +59,7 @@ class _Counted:
 
 
 class PhoneLimits:
-    def __init__(self, *, store_client, secret: bytes, settings: LimitSettings,
+    def __init__(self, *, store_client, secret: bytes, settings: Limits,
                  on_event: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.time):
         self._secret = secret
@@ -90,7 +83,7 @@ class PhoneLimits:
                 ("prefix", self._hash("prefix:" + phone.prefix))]
 
     @staticmethod
-    def _breaker_key(kind: str, scope: str) -> str:
+    def breaker_key(kind: str, scope: str) -> str:
         return f"otp:{BREAKER_TAG}:{kind}:{scope}"
 
     def _counted(self, tag: str, kind: str, scope: str, breaker: int = 0) -> list[_Counted]:
@@ -114,7 +107,7 @@ class PhoneLimits:
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
         counted += self._counted(BREAKER_TAG, own_limit, phone_hash)
-        self._count([(kind, self._breaker_key(kind, scope)) for kind, scope in scopes], counted)
+        self._count([(kind, self.breaker_key(kind, scope)) for kind, scope in scopes], counted)
 
     def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
@@ -128,22 +121,20 @@ class PhoneLimits:
         item = self.items["check_per_phone"][window - 1]
         self._refuse(_Counted("check_per_phone", item, "", 0), wait_ms / 1000, False)
 
+    @store_call
     def _count(self, breakers: list[tuple[str, str]], counted: list[_Counted]) -> None:
         """``breakers``: each budget's (kind, breaker key), in the order counted names them."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
-        try:
-            answer = self._script(keys=[*(key for _, key in breakers), *(c.key for c in counted)],
-                                  args=args)
-        except (redis.RedisError, *STORE_ERRORS) as e:
-            raise StoreUnavailable("The state store is unavailable; nothing was done.") from e
-        if answer[0] == "tripped":
-            kind = breakers[int(answer[1]) - 1][0]
+        count = Count.parse(self._script(
+            keys=[*(key for _, key in breakers), *(c.key for c in counted)], args=args))
+        if count.decision is Counted.TRIPPED:
+            kind = breakers[count.index - 1][0]
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
-                              int(answer[2]) / 1000, f"{kind}_budget")
-        if answer[0] == "refused":
-            self._refuse(counted[int(answer[1]) - 1], int(answer[2]) / 1000, answer[3] == 1)
+                              count.wait_ms / 1000, f"{kind}_budget")
+        if count.decision is Counted.REFUSED:
+            self._refuse(counted[count.index - 1], count.wait_ms / 1000, count.opened)
 
     def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
         kind, item = counted.kind, counted.item
@@ -156,3 +147,20 @@ class PhoneLimits:
             self.on_event(Event.BREAKER_TRIPPED, kind=kind)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)
+
+
+class NoLimits:
+    """The null PhoneLimits, for a service built without limits and budgets: every send
+    and check counts against nothing."""
+
+    def count_send(self, phone: Phone, phone_hash: str) -> None:
+        pass
+
+    def count_unlock_code(self, phone: Phone, phone_hash: str) -> None:
+        pass
+
+    def check_windows(self, phone_hash: str) -> tuple:
+        return ()  # no window, so claim_attempt.lua never answers 'limited'
+
+
+NO_LIMITS = NoLimits()

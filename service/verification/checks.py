@@ -16,6 +16,7 @@ from service.events import Event
 from service.gateway import GatewayError, TokenNotFound
 from service.verification import errors
 from service.verification.codes import matches_mask, normalise_input
+from service.verification.decisions import Claimed, Settled
 from service.verification.model import Verification, now_ms
 from service.verification.phones import mask_phone
 from service.verification.upstream import problem_for
@@ -44,26 +45,29 @@ class Checks:
         """Spend one attempt on ``code``; approve at most once."""
         verification = self._find_for_check(client, verification_id, phone)
         self._raise_if_closed(verification)
-        form = self._code_form(verification)
+        expected = self._test_code(verification.phone) if verification.test else None
+        form = self._code_form(verification, expected)
         typed = normalise_input(code, form)
         if not matches_mask(typed, form):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
         self._claim(verification)
         try:
-            valid = self._ask_gateway(verification, typed)
+            valid = self._ask_gateway(verification, typed, expected)
         except GatewayError as e:
             raise self._check_failed(verification, e) from e
-        decision, state = self._settle(verification, "valid" if valid else "wrong")
-        settled = Verification.from_hash(verification.id, state)
-        if decision == "unchanged":
+        settlement = self._settle(verification, "valid" if valid else "wrong")
+        settled = Verification.from_hash(verification.id, settlement.state)
+        if settlement.decision is Settled.UNCHANGED:
             self._raise_if_closed(settled)
-        self.on_event(Event.CHECKED, verification=settled, valid=decision == "approved")
-        return settled, decision == "approved"
+        approved = settlement.decision is Settled.APPROVED
+        self.on_event(Event.CHECKED, verification=settled, valid=approved)
+        return settled, approved
 
-    def _code_form(self, verification: Verification) -> str:
-        """The mask the right code follows. A test number's code is the configured one,
-        whatever mask its verification was started with, so only its length is a form."""
-        expected = self._test_code(verification.phone) if verification.test else None
+    @staticmethod
+    def _code_form(verification: Verification, expected: str | None) -> str:
+        """The mask the right code follows. A test number's code is the configured one
+        (``expected``), whatever mask its verification was started with, so only its length
+        is a form."""
         return verification.mask if expected is None else "N" * len(expected)
 
     def _check_failed(self, verification: Verification, error: GatewayError):
@@ -72,13 +76,14 @@ class Checks:
         have verified the token, after which the gateway approves every code: it spends the
         attempt, counts as a failure for the phone, and its token is never asked again
         (settle_check.lua); the caller must send a new code."""
-        decision, state = self._settle(verification, "unknown" if error.may_have_acted else "error")
+        settlement = self._settle(verification,
+                                  "unknown" if error.may_have_acted else "error")
         problem = problem_for(error)
-        if decision == "unknown":
+        if settlement.decision is Settled.UNKNOWN:
             log.warning("gateway check failed after it may have arrived: outcome unknown, "
                         "attempt spent, a new code is needed",
                         extra={"verification_id": verification.id})
-            problem.extensions["resend_required"] = state.get("status") == "pending"
+            problem.extensions["resend_required"] = settlement.state.get("status") == "pending"
         return problem
 
     def _find_for_check(self, client, verification_id, phone) -> Verification:
@@ -90,32 +95,31 @@ class Checks:
         return self.read(client, verification_id)
 
     def _claim(self, verification: Verification) -> None:
-        windows = () if self.limits is None else self.limits.check_windows(
-            verification.phone_hash)
+        windows = self.limits.check_windows(verification.phone_hash)
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         pause = FIRST_POLL_SECONDS
         while True:
-            decision, detail = self.store.claim_attempt(
+            claim = self.store.claim_attempt(
                 verification.id, verification.phone_hash, client=verification.client,
                 now_ms=now_ms(self.clock), hold_ms=self.claim_hold_ms,
                 masked_phone=mask_phone(verification.phone), lockout=self._lockout,
                 windows=windows)
-            if decision == "claimed":
+            if claim.decision is Claimed.CLAIMED:
                 return
-            if decision == "not_found":
+            if claim.decision is Claimed.NOT_FOUND:
                 raise errors.VerificationNotFound("No such verification.")
-            if decision == "closed":
-                raise self._closed(detail[0])
-            if decision == "locked":
+            if claim.decision is Claimed.CLOSED:
+                raise self._closed(claim.status)
+            if claim.decision is Claimed.LOCKED:
                 self.on_event(Event.PHONE_LOCKED)
                 raise errors.RateLimited("Too many wrong codes for this phone number.",
-                                         int(detail[0]) / 1000, "phone_locked")
-            if decision == "resend_required":
+                                         claim.wait_ms / 1000, "phone_locked")
+            if claim.decision is Claimed.RESEND_REQUIRED:
                 raise errors.ResendRequired(
                     "The SMS gateway did not answer the last check of this code, so its "
                     "outcome is unknown; send a new code (POST /otp/start) and check that one.")
-            if decision == "limited":
-                self.limits.refuse_check(int(detail[0]), int(detail[1]))
+            if claim.decision is Claimed.LIMITED:
+                self.limits.refuse_check(claim.window, claim.wait_ms)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise errors.CheckInProgress("Another check of this verification is running.",
@@ -124,8 +128,9 @@ class Checks:
             time.sleep(min(pause * random.uniform(0.75, 1.0), left))
             pause = min(pause * 2, LONGEST_POLL_SECONDS)
 
-    def _ask_gateway(self, verification: Verification, typed: str) -> bool:
-        expected = self._test_code(verification.phone) if verification.test else None
+    def _ask_gateway(self, verification: Verification, typed: str,
+                     expected: str | None) -> bool:
+        """``expected``: a test number's configured code (None once its entry expired)."""
         if verification.test:
             if expected is None:
                 return False

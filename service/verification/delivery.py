@@ -11,11 +11,12 @@ other. The gateway fills in the tags:
 With the longest OTP_PUBLIC_URL (80 characters) and send 10 that is 178 characters; the
 gateway takes 200 (§6.4). Every send also carries a TRN, with or without OTP_PUBLIC_URL,
 so `aspsms-verify delivery poll` can inquire sends whose callbacks never came. The TRN
-spells the verification id and send number in [A-Za-z0-9] (§5.3), so no mapping is stored.
-Sends without a final status wait, by TRN and scored by send time, in one sorted set per
+spells the verification id and send number (trn.py), so no mapping is stored. Sends
+without a final status wait, by TRN and scored by send time, in one sorted set per
 verification slot (``otp:{tag}:dlv``, no SCAN): reserve_send.lua enters a send in the same
 round trip that reserves it, so tracking costs the start nothing, and no single key takes
-every send on a cluster. The poll reads all 65 536 slots' sets, in pipelines.
+every send on a cluster. The poll reads all 65 536 slots' sets, in pipelines (the store's
+awaiting_delivery).
 """
 
 from __future__ import annotations
@@ -32,18 +33,15 @@ from datetime import UTC, datetime
 
 from service.errors import ServiceError
 from service.events import Event
+from service.verification.decisions import Recorded
+from service.verification.delivery_reasons import REASON, describe
 from service.verification.errors import ValidationFailed, VerificationNotFound
-from service.verification.store import (
-    ID_PATTERN,
-    PENDING_HORIZON_MS,
-    VerificationStore,
-    store_call,
-)
+from service.verification.keys import ID_PATTERN, PENDING_HORIZON_MS
+from service.verification.store import VerificationStore
+from service.verification.trn import parse_trn, trn_for
 
 log = logging.getLogger(__name__)
 
-TAGS = [f"{tag:04x}" for tag in range(16**4)]  # every slot's set of sends awaiting status
-POLL_BATCH = 2048  # tags read per round trip by the poll
 SIGNATURE_CHARS = 22  # 132 bits of the HMAC, base64url
 KINDS = {"d": "delivered", "b": "buffered", "f": "failed"}
 URL_ARGUMENTS = {"url_delivery": "d", "url_buffered": "b", "url_non_delivery": "f"}
@@ -52,45 +50,11 @@ DST_FOR_KIND = {"d": ("0",), "b": ("1",), "f": ("2", "-1")}
 STATUS_FOR_DST = {0: "delivered", 1: "buffered", 2: "failed"}  # -1: nothing to say yet
 FINAL = ("delivered", "failed")
 EVENT = re.compile(r"\A([dbf])([1-9][0-9]?)\Z")
-TRN = re.compile(r"\A([0-9a-f]{4})([0-9a-f]{32})x([1-9][0-9]?)\Z")
-REASON = re.compile(r"\A[0-9]{3}\Z")
 # The time tag is not signed: a moment is believed only where it could be true, after the
 # oldest verification still kept and at most a clock skew ahead of ours. Any other is
 # dropped for the moment of receipt, so nothing the gateway (or a forger) fills in there is
 # ever stored.
 CLOCK_SKEW_MS = 5 * 60 * 1000
-
-
-# Reason codes and their labels, docs/gateway.md §6.3 (GSM/MAP style).
-REASON_TEXT = {
-    "000": "unknown subscriber",
-    **{f"{code:03d}": "service temporarily unavailable" for code in range(1, 9)},
-    "009": "illegal error code", "010": "network time-out", "030": "originator not authorized",
-    "031": "originator already authorized", "100": "facility not supported",
-    "101": "unknown subscriber", "102": "facility not provided", "103": "call barred",
-    "104": "operation barred", "105": "SC congestion", "106": "facility not supported",
-    "107": "absent subscriber (phone off / out of coverage)",
-    "108": "delivery failure (memory full when buffered; validity expired when final)",
-    "109": "SC congestion", "110": "protocol error (often long/concatenated SMS issues)",
-    "111": "MS not equipped", "112": "unknown SC",
-    "113": "SC congestion", "114": "illegal MS", "115": "MS not a subscriber",
-    "116": "error in MS", "117": "SMS lower layer not provisioned", "118": "system failure",
-    "119": "PLMN system failure", "120": "HLR system failure", "121": "VLR system failure",
-    "122": "previous VLR system failure", "123": "controlling MSC system failure",
-    "124": "VMSC system failure", "125": "EIR system failure", "126": "system failure",
-    "127": "unexpected data value", "200": "error in service-centre address",
-    "201": "invalid absolute validity period", "202": "message exceeds maximum",
-    "203": "unable to unpack GSM message", "204": "unable to convert to IA5 alphabet",
-    "205": "invalid validity-period format", "206": "invalid destination address",
-    "207": "duplicate message submit", "208": "invalid message-type indicator",
-}
-# The metrics' reason class (few label values): the subscriber's side, our sender id, the
-# message itself; every other known code is the networks'.
-REASON_CLASS = {
-    **dict.fromkeys("000 101 103 104 107 108 111 114 115 116 117".split(), "subscriber"),
-    **dict.fromkeys(("030", "031"), "originator"),
-    **{f"{code}": "message" for code in range(200, 209)},
-}
 
 
 class InvalidSignature(ServiceError):
@@ -106,34 +70,6 @@ class Report:
     status: str  # submitted | buffered | delivered | failed
     reason: str = ""
     at_ms: int | None = None
-
-
-def describe(status: str, reason: str) -> tuple[str, str]:
-    """(meaning, reason class) of a reason code; "000" with a delivery is no error (§6.3)."""
-    if not reason or status in ("submitted", "delivered"):
-        return "", "none"
-    if reason not in REASON_TEXT:
-        return "", "unknown"
-    return REASON_TEXT[reason], REASON_CLASS.get(reason, "network")
-
-
-def trn_for(verification_id: str, send: int) -> str:
-    """The id's tag and random bytes in hex, then the send number: [a-fx0-9] only."""
-    return f"{trn_base(verification_id)}x{send}"
-
-
-def trn_base(verification_id: str) -> str:
-    """The TRN of a verification's sends, less 'x<send>' (reserve_send.lua appends it)."""
-    tag, rest = verification_id[3:7], verification_id[7:]
-    return f"{tag}{base64.urlsafe_b64decode(rest + '==').hex()}"
-
-
-def parse_trn(trn: str) -> tuple[str, int] | None:
-    match = TRN.match(trn)
-    if match is None:
-        return None
-    rest = base64.urlsafe_b64encode(bytes.fromhex(match.group(2))).decode().rstrip("=")
-    return f"vf_{match.group(1)}{rest}", int(match.group(3))
 
 
 def _ms(moment: datetime) -> int | None:
@@ -153,7 +89,25 @@ def _moment_ms(stamp: str) -> int | None:
         return None
 
 
+class NoNotifier:
+    """The null DeliveryNotifier, for a service built without one: sends carry no TRN or
+    callback URL and await no status; a callback names nothing."""
+
+    tracks = False
+
+    def urls_for(self, verification) -> dict[str, str]:
+        return {}
+
+    def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> Recorded:
+        raise VerificationNotFound("Delivery notifications are not configured.")
+
+
+NO_NOTIFIER = NoNotifier()
+
+
 class DeliveryNotifier:
+    tracks = True  # every send awaits its status under its TRN (the poll's fallback)
+
     def __init__(self, store: VerificationStore, secret: bytes, public_url: str | None, *,
                  events=None, clock: Callable[[], float] = time.time):
         self.store = store
@@ -181,11 +135,12 @@ class DeliveryNotifier:
         return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
 
     # -- receiving -----------------------------------------------------------------------
-    def receive(self, verification_id: str, event: str, tags: Mapping[str, str]) -> str:
+    def receive(self, verification_id: str, event: str,
+                tags: Mapping[str, str]) -> Recorded:
         """Check a callback's signature and tags, then apply it; raises a ServiceError."""
         report = self.verify(verification_id, event, tags)
         decision = self.apply(report)
-        if decision == "not_found":
+        if decision is Recorded.NOT_FOUND:
             raise VerificationNotFound("No such verification.")
         return decision
 
@@ -211,19 +166,18 @@ class DeliveryNotifier:
                                       errors=problems)
         return Report(verification_id, send, KINDS[kind], reason, self._plausible(at_ms))
 
-    def apply(self, report: Report) -> str:
-        """Record a report (the script orders them): updated, unchanged, stale, not_found,
-        or kept (about the send before one whose reservation stands; undo_send.lua puts it
-        back if that send fails)."""
+    def apply(self, report: Report) -> Recorded:
+        """Record a report (the script orders them; a report kept for the send before one
+        whose reservation stands is put back by undo_send.lua if that send fails)."""
         text, family = describe(report.status, report.reason)
-        decision, _ = self.store.record_delivery(
+        decision = self.store.record_delivery(
             report.verification_id, send=report.send, status=report.status,
-            reason=report.reason, reason_text=text, at_ms=report.at_ms)
+            reason=report.reason, reason_text=text, at_ms=report.at_ms).decision
         trn = trn_for(report.verification_id, report.send)
-        if decision in ("stale", "not_found") or (decision in ("updated", "kept")
-                                                 and report.status in FINAL):
-            self._forget(trn)
-        if decision == "updated" and report.status != "submitted":
+        if decision in (Recorded.STALE, Recorded.NOT_FOUND) or (
+                decision in (Recorded.UPDATED, Recorded.KEPT) and report.status in FINAL):
+            self.store.forget_awaiting(trn)
+        if decision is Recorded.UPDATED and report.status != "submitted":
             log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
                      family)
             self._events(Event.DELIVERY, status=report.status, reason_class=family)
@@ -234,29 +188,14 @@ class DeliveryNotifier:
         """Inquire sends without a final status older than ``older_than`` seconds."""
         now = self._now_ms()
         oldest, newest = now - int(max_age * 1000), now - int(older_than * 1000)
-        expired, due = self._awaiting(oldest, newest)
+        expired, due = self.store.awaiting_delivery(oldest, newest)
         wanted = [trn for trn in due if self._still_open(trn)]
         updated = 0
         for first in range(0, len(wanted), batch):
             rows = gateway.inquire_delivery_notifications(wanted[first:first + batch])
-            updated += sum(self._apply_row(row) == "updated" for row in rows)
+            updated += sum(self._apply_row(row) is Recorded.UPDATED for row in rows)
         return {"due": len(due), "inquired": len(wanted), "updated": updated,
                 "expired": expired}
-
-    @store_call
-    def _awaiting(self, oldest: int, newest: int) -> tuple[int, list[str]]:
-        """Forget sends older than ``oldest``; the TRNs sent from then to ``newest``."""
-        expired, due = 0, []
-        for first in range(0, len(TAGS), POLL_BATCH):
-            pipe = self.store.redis.pipeline(transaction=False)
-            for tag in TAGS[first:first + POLL_BATCH]:
-                key = self.store.awaiting_delivery_key(tag)
-                pipe.zremrangebyscore(key, "-inf", f"({oldest}")
-                pipe.zrangebyscore(key, oldest, newest)
-            answers = pipe.execute()
-            expired += sum(answers[0::2])
-            due += [trn for trns in answers[1::2] for trn in trns]
-        return expired, due
 
     def _still_open(self, trn: str) -> bool:
         """Whether the send still lacks a final status; forgets those that do not."""
@@ -266,14 +205,14 @@ class DeliveryNotifier:
             known = int(data.get("delivery_send") or 1)  # creation describes send 1
             if known < parsed[1] or (known == parsed[1] and data.get("delivery") not in FINAL):
                 return True
-        self._forget(trn)
+        self.store.forget_awaiting(trn)
         return False
 
-    def _apply_row(self, row) -> str:
+    def _apply_row(self, row) -> Recorded | None:
         parsed = parse_trn(row.transaction_reference_number)
         status = STATUS_FOR_DST.get(row.delivery_status)
         if parsed is None or status is None:
-            return "skipped"
+            return None  # not one of our sends, or no status yet
         reason = row.reason_code if REASON.match(row.reason_code) else ""
         moment = row.notification_date or row.submission_date
         at_ms = self._plausible(_ms(moment) if moment else None)
@@ -289,7 +228,3 @@ class DeliveryNotifier:
         if at_ms is None or not now - PENDING_HORIZON_MS <= at_ms <= now + CLOCK_SKEW_MS:
             return now
         return at_ms
-
-    @store_call
-    def _forget(self, trn: str) -> None:
-        self.store.redis.zrem(self.store.awaiting_delivery_key(trn[:4]), trn)

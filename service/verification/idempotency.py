@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.storage import store_call
 from service.verification.errors import IdempotencyInProgress, IdempotencyKeyReused
-from service.verification.store import store_call
 
 TTL_SECONDS = 24 * 3600
 CLAIM_SECONDS = 60  # a claim whose owner died frees itself after this

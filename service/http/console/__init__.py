@@ -19,7 +19,7 @@ from service.errors import ServiceError, StoreUnavailable
 from service.http.console import pages, signing
 from service.http.console.base import SECURITY_HEADERS, Message, bp, csrf
 from service.http.problems import http_problem
-from service.verification.store import STORE_ERRORS
+from service.storage import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 # The JSON types API clients ask for; a browser's Accept prefers text/html to both.

@@ -61,5 +61,5 @@ def _sandbox():
     """Sandbox mode is shown on every page; the built-in admin key (never a configured one)
     is offered on the sign-in page."""
     current = settings()
-    builtin = current.sandbox and SANDBOX_ADMIN_KEY in current.admin_keys.values()
+    builtin = current.sandbox and SANDBOX_ADMIN_KEY in current.keys.admins.values()
     return {"sandbox": current.sandbox, "sandbox_admin_key": SANDBOX_ADMIN_KEY if builtin else None}

@@ -41,7 +41,7 @@ def current_admin() -> str | None:
     """The signed-in admin key's name, looked up once per request."""
     if "console_admin" not in g:
         session_id = session.get("sid")
-        g.console_admin = (sessions().admin(session_id, settings().admin_keys)
+        g.console_admin = (sessions().admin(session_id, settings().keys.admins)
                            if isinstance(session_id, str) else None)
     return g.console_admin
 

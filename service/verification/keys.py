@@ -1,0 +1,64 @@
+"""Where verification state lives in Redis: the key layout, the ids, and how long it stays.
+
+Key design (cluster-ready, issue 9): every key that one script touches carries the same
+hash tag, derived from the phone number's HMAC, so each script runs unchanged on a Redis
+Cluster. The tag is also embedded in the verification id, so an id alone names its slot.
+
+    otp:{tag}:v:<id>              hash: one verification
+    otp:{tag}:cur:<client>:<ph>   string: that client's latest verification for the phone
+    otp:{tag}:fail:<ph>           hash: the phone's consecutive failures and lock
+    otp:{tag}:dlv                 sorted set: the slot's sends awaiting a final delivery
+                                  status, by TRN, scored by send time (delivery.py)
+
+No key holds a raw phone number; the verification hash holds it while pending and a masked
+form once it has ended. Codes are never stored: the gateway generates and checks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+RETENTION_MS = 24 * 3600 * 1000
+# a verification's record is gone by then: validity (≤ 60 min) plus retention
+PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
+FAILURE_MEMORY_MS = 24 * 3600 * 1000
+ID_PATTERN = re.compile(r"\Avf_([0-9a-f]{4})[A-Za-z0-9_-]{22}\Z")
+TAGS = [f"{tag:04x}" for tag in range(16**4)]  # every slot a phone hash can name
+
+
+def phone_hash(secret: bytes, e164: str) -> str:
+    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def new_id(phone_hash: str) -> str:
+    return f"vf_{phone_hash[:4]}{secrets.token_urlsafe(16)}"
+
+
+def verification_key(verification_id: str) -> str | None:
+    """None for a string that is no verification id."""
+    match = ID_PATTERN.match(verification_id)
+    return _verification_key(match.group(1), verification_id) if match else None
+
+
+def _verification_key(tag: str, verification_id: str) -> str:
+    return f"otp:{{{tag}}}:v:{verification_id}"
+
+
+ANY_VERIFICATION = _verification_key("*", "*")  # a SCAN pattern: every verification's key
+
+
+def pointer_key(client: str, phone_hash: str) -> str:
+    return f"otp:{{{phone_hash[:4]}}}:cur:{client}:{phone_hash}"
+
+
+def failure_key(phone_hash: str) -> str:
+    return f"otp:{{{phone_hash[:4]}}}:fail:{phone_hash}"
+
+
+def awaiting_delivery_key(tag: str) -> str:
+    """The sends of one slot (a verification id's tag) that await a delivery status; "*"
+    for a pattern of every slot's (so too for the other key functions' arguments)."""
+    return f"otp:{{{tag}}}:dlv"
