@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import admin_ops, credits, logs, metrics, sandbox, serving
+from service import admin, logs, metrics, sandbox, serving
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """Everything the views use, built once per process."""
+    """Everything the views use, built once per process (``service.http.context.services``)."""
 
     settings: Settings
     redis: Any
@@ -33,6 +33,7 @@ class Services:
     idempotency: IdempotencyStore
     gateway: AspsmsClient
     verifications: VerificationService
+    admin: admin.Admin
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -74,7 +75,9 @@ def build_services(settings: Settings) -> Services:
                                         on_event=events, notifier=notifier, limits=limits)
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
-                    verifications=verifications, events=events, simulator=simulator)
+                    verifications=verifications, events=events, simulator=simulator,
+                    admin=admin.build(redis, settings.secret, verifications, events,
+                                      settings.policy.originator))
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -87,10 +90,11 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     logs.init_app(app, settings)
 
     # services
+    from service.http import context
+
     services = build_services(settings)
-    app.extensions["otp"] = services
-    admin_ops.init_app(app, services)
-    credits.init_app(app, services)
+    app.extensions[context.EXTENSION] = services
+    services.admin.ops.start_originator_check(services.startup_notes)
 
     # extensions
     from service.http import limits, observe

@@ -59,24 +59,24 @@ def _gateway():
 
 
 def _credits(args) -> int:
-    from service import admin_ops
+    from service.admin import originators
 
-    print(f"credits: {admin_ops.account_credits(_gateway())}")
+    print(f"credits: {originators.account_credits(_gateway())}")
     return 0
 
 
 def _originator(args) -> int:
-    from service import admin_ops
+    from service.admin import originators
 
     if args.action == "unlock" and not args.code:
         raise SystemExit("originator unlock needs the unlock code")
     gateway = _gateway()
     if args.action == "check":
-        status = admin_ops.originator_status(gateway, args.originator)
+        status = originators.originator_status(gateway, args.originator)
     elif args.action == "send-unlock-code":
-        status = admin_ops.request_unlock_code(gateway, args.originator)
+        status = originators.request_unlock_code(gateway, args.originator)
     else:
-        status = admin_ops.unlock_originator(gateway, args.originator, args.code)
+        status = originators.unlock_originator(gateway, args.originator, args.code)
     print(f"{args.originator}: {status.state.value}"
           f" ({'may send' if status.authorized else 'may not send yet'})")
     return 0

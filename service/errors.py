@@ -34,17 +34,25 @@ class ServiceError(Exception):
         }
 
 
+def refusal_headers(retry_after: float, limit: int | None = None) -> dict[str, str]:
+    """A 429's headers: Retry-After in whole seconds (at least one) and, for a counted limit,
+    the RateLimit headers naming it (the same for the domain's limits and Flask-Limiter's)."""
+    seconds = max(1, int(retry_after + 0.999))
+    headers = {"Retry-After": str(seconds)}
+    if limit is not None:
+        headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(int(time.time()) + seconds)})
+    return headers
+
+
 class RateLimited(ServiceError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
     def __init__(self, detail: str, retry_after: float, reason: str,
                  limit: int | None = None):
-        seconds = max(1, int(retry_after + 0.999))
-        headers = {"Retry-After": str(seconds)}
-        if limit is not None:  # a counted limit: say which, as Flask-Limiter's refusals do
-            headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0",
-                            "X-RateLimit-Reset": str(int(time.time()) + seconds)})
-        super().__init__(detail, headers=headers, reason=reason, retry_after=seconds)
+        headers = refusal_headers(retry_after, limit)
+        super().__init__(detail, headers=headers, reason=reason,
+                         retry_after=int(headers["Retry-After"]))
 
 
 class StoreUnavailable(ServiceError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from contextvars import ContextVar
 from typing import Any
 
 import phonenumbers
@@ -28,6 +27,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from service.events import Event
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
@@ -72,10 +73,6 @@ HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests by method, route t
 HTTP_SECONDS = Histogram("http_request_duration_seconds", "HTTP request duration",
                          ["method", "route"])
 
-# Set while a request runs, so its 429 is not counted twice (by the limiter and the hook).
-_limit_counted: ContextVar[bool] = ContextVar("otp_limit_counted", default=False)
-
-
 def bounded(value: Any) -> str:
     """``value`` if it is a short identifier, else ``other``: labels stay a small set."""
     return value if isinstance(value, str) and _NAME.fullmatch(value) else "other"
@@ -90,7 +87,6 @@ def bounded_country(value: Any) -> str:
 def count_limit_hit(name: str) -> None:
     """A limit or budget refused a request (``name``: e.g. ``start_per_phone``)."""
     LIMIT_HITS.labels(limit=bounded(name)).inc()
-    _limit_counted.set(True)
 
 
 def count_store_error(source: str = "call") -> None:
@@ -113,24 +109,18 @@ def observe_gateway_call(endpoint: str, outcome: str, seconds: float) -> None:
 
 # -- HTTP --------------------------------------------------------------------------------
 
-def begin_request() -> None:
-    _limit_counted.set(False)
-
-
 def observe_request(method: str, route: str, status: int, seconds: float,
-                    problem: dict[str, Any] | None) -> None:
-    """One finished request; ``problem`` is its problem+json body, if it was one."""
+                    problem_code: str | None) -> None:
+    """One finished request; ``problem_code``: the code of its problem answer, if it was one."""
     method = method if method in _METHODS else "OTHER"
     HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
     HTTP_SECONDS.labels(method=method, route=route).observe(seconds)
-    if problem is None:
+    if problem_code is None:
         return
-    code = bounded(problem.get("code"))
+    code = bounded(problem_code)
     PROBLEMS.labels(route=route, code=code).inc()
     if code == "store_unavailable":
         count_store_error("response")
-    if status == 429 and not _limit_counted.get():
-        count_limit_hit(problem.get("reason") or "unknown")
 
 
 # -- domain events -----------------------------------------------------------------------
@@ -179,17 +169,16 @@ def _credits(credits: float | None = None, **_: Any) -> None:
         record_credits(float(credits))
 
 
-_ON_EVENT = {"sent": _sent, "send_failed": _send_failed, "checked": _checked,
-             "phone_locked": _phone_locked, "test_number_used": _test_number_used,
-             "limit_hit": _limit_hit, "breaker_tripped": _breaker_tripped,
-             "delivery": _delivery, "credits": _credits}
+# Every event counts somewhere (tests/test_metrics.py holds this table to Event).
+ON_EVENT = {Event.SENT: _sent, Event.SEND_FAILED: _send_failed, Event.CHECKED: _checked,
+            Event.PHONE_LOCKED: _phone_locked, Event.TEST_NUMBER_USED: _test_number_used,
+            Event.LIMIT_HIT: _limit_hit, Event.BREAKER_TRIPPED: _breaker_tripped,
+            Event.DELIVERY: _delivery, Event.CREDITS: _credits}
 
 
-def on_event(name: str, **details: Any) -> None:
-    """Listener for :class:`service.events.Events`; unknown events are ignored."""
-    handler = _ON_EVENT.get(name)
-    if handler is not None:
-        handler(**details)
+def on_event(name: Event, **details: Any) -> None:
+    """Listener for :class:`service.events.Events`."""
+    ON_EVENT[name](**details)
 
 
 def subscribe(events) -> None:

@@ -147,3 +147,25 @@ def gateway_calls(simulator) -> dict:
     """The gateway operations the simulator saw, those called at least once."""
     calls = sim(simulator, "GET", "/_sim/stats")["calls"]
     return {endpoint: count for endpoint, count in calls.items() if count}
+
+
+# -- the client API's verbs, for a Flask test client or a running service's base URL ------
+
+PHONE = "+41791234567"
+
+
+def start(http, auth: dict, phone: str = PHONE, headers: dict | None = None, **fields):
+    """POST /otp/start for ``phone``; the response (Flask's or requests')."""
+    return _post(http, "/otp/start", {"phone": phone, **fields}, {**auth, **(headers or {})})
+
+
+def check(http, auth: dict, code: str, headers: dict | None = None, **target):
+    """POST /otp/check of ``code``, for ``id=`` or ``phone=`` (``PHONE`` when neither)."""
+    target = target or {"phone": PHONE}
+    return _post(http, "/otp/check", {"code": code, **target}, {**auth, **(headers or {})})
+
+
+def _post(http, path: str, body: dict, headers: dict):
+    if isinstance(http, str):  # a base URL
+        return requests.post(http + path, json=body, headers=headers, timeout=10)
+    return http.post(path, json=body, headers=headers)

@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from service.audit import CURSOR, STREAM_KEY, AuditLog
+from service.admin.audit import CURSOR, STREAM_KEY, AuditLog
+from service.admin.ops import AdminOps
+from service.events import Event
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 from tests.helpers import free_port, gateway_calls, sim
 
@@ -249,7 +251,7 @@ def test_the_configured_numeric_originator_is_asked_at_the_gateway(make_app, adm
 # -- start-up check -----------------------------------------------------------------------
 def started(make_app, **env):
     app = make_app(**env)
-    check = app.extensions["otp_admin"].startup_check
+    check = app.extensions["otp"].admin.ops.startup_check
     if check is not None:
         check.join(5)
     return app
@@ -257,9 +259,9 @@ def started(make_app, **env):
 
 def test_a_numeric_originator_that_is_not_unlocked_gives_one_warning_and_a_readyz_note(
         make_app, caplog):
-    caplog.set_level(logging.WARNING, logger="service.admin_ops")
+    caplog.set_level(logging.WARNING, logger="service.admin.ops")
     app = started(make_app, ASPSMS_ORIGINATOR=NUMERIC)
-    warnings = [r for r in caplog.records if r.name == "service.admin_ops"]
+    warnings = [r for r in caplog.records if r.name == "service.admin.ops"]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     assert NUMERIC_MASKED in warnings[0].getMessage() and NUMERIC not in caplog.text
     ready = app.test_client().get("/readyz")
@@ -272,12 +274,12 @@ def test_an_unlocked_or_alphanumeric_originator_gives_no_start_up_note(make_app,
     http = make_app().test_client()
     request_code(http, admin_auth)
     unlock(http, admin_auth, last_code(simulator, NUMERIC))
-    caplog.set_level(logging.WARNING, logger="service.admin_ops")
+    caplog.set_level(logging.WARNING, logger="service.admin.ops")
     for env in ({"ASPSMS_ORIGINATOR": NUMERIC}, {}):
         app = started(make_app, **env)
         assert app.extensions["otp"].startup_notes == []
         assert "notes" not in app.test_client().get("/readyz").get_json()
-    assert not [r for r in caplog.records if r.name == "service.admin_ops"]
+    assert not [r for r in caplog.records if r.name == "service.admin.ops"]
 
 
 def test_a_start_up_check_the_gateway_refuses_is_noted_and_the_service_stays_ready(
@@ -518,3 +520,19 @@ def test_without_redis_an_admin_action_is_refused_before_the_gateway_is_called(
         assert response.status_code == 503
         assert response.get_json()["code"] == "store_unavailable"
     assert gateway_calls(simulator) == {}
+
+
+def test_admin_ops_are_built_from_their_dependencies_alone(app, redis_db):
+    """No app and no service registry: the domain, an audit log, an event sink, the sender."""
+    published = []
+    audit = AuditLog(redis_db)
+    ops = AdminOps(app.extensions["otp"].verifications, audit,
+                   lambda name, **details: published.append((name, details)), "AcmeCorp")
+
+    assert ops.configured_originator_status("ops").authorized
+    assert ops.account_credits("ops") > 0
+    assert ops.clear_lockout("ops", PHONE) == {"phone": "+417******67", "cleared": False}
+    assert [name for name, _ in published] == [Event.CREDITS]
+    entries, _ = audit.page(10)
+    assert [e.action for e in entries] == ["lockout.clear", "credits.check",
+                                           "originator.configured"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from service.console_sessions import ABSOLUTE_SECONDS, IDLE_SECONDS, KEY_PREFIX
+from service.admin.console_sessions import ABSOLUTE_SECONDS, IDLE_SECONDS, KEY_PREFIX
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 from tests.helpers import free_port, gateway_calls, sim
 
@@ -43,7 +43,7 @@ def post(http, path: str, **form):
 
 
 def audit_actions(app) -> list[tuple[str, str, str, str]]:
-    entries, _ = app.extensions["otp_audit"].page(100)
+    entries, _ = app.extensions["otp"].admin.audit.page(100)
     return [(e.actor, e.action, e.target, e.outcome) for e in reversed(entries)]
 
 
@@ -57,7 +57,7 @@ class Clock:
 
     def __init__(self, app):
         self.now = 1_800_000_000.0
-        app.extensions["otp_console_sessions"].clock = lambda: self.now
+        app.extensions["otp"].admin.console_sessions.clock = lambda: self.now
 
 
 @pytest.fixture
@@ -261,7 +261,7 @@ def test_a_store_outage_after_signing_in_is_a_page_not_a_500(app, console, monke
     def down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("store down")
 
-    monkeypatch.setattr(app.extensions["otp_console_sessions"].redis, "get", down)
+    monkeypatch.setattr(app.extensions["otp"].admin.console_sessions.redis, "get", down)
     for path in ("/admin/", "/admin/nope"):
         response = console.get(path, headers={"Accept": "text/html"})
         assert response.status_code == 503 if path == "/admin/" else 404, path
@@ -448,7 +448,7 @@ def test_a_lockout_clear_needs_a_valid_phone(console, phone, code):
 
 
 def test_the_audit_log_pages_through_entries_newest_first(app, console):
-    audit = app.extensions["otp_audit"]
+    audit = app.extensions["otp"].admin.audit
     for number in range(60):
         audit.record("ops", "test.action", f"target-{number:02d}", "ok")
     first = text(console.get("/admin/console/audit"))

@@ -190,7 +190,7 @@ def test_the_page_list_above_is_every_console_page(sandbox_app):
 
 def fill_the_sandbox(app, base_url: str) -> None:
     """Long audit rows, simulated messages and a lockout form answer, as in real use."""
-    audit = app.extensions["otp_audit"]
+    audit = app.extensions["otp"].admin.audit
     for number in range(8):
         audit.record("operations-team-on-call", "originator.unlock_code",
                      f"+417******{number:02d}", "upstream_insufficient_credits")

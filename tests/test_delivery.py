@@ -19,7 +19,7 @@ from service.verification import keys
 from service.verification.delivery import DeliveryNotifier
 from service.verification.trn import parse_trn, trn_base, trn_for
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
-from tests.helpers import free_port, wait_for, wsgi_server
+from tests.helpers import free_port, start, wait_for, wsgi_server
 
 PHONE, OTHER = "+41791234567", "+41791234568"
 WHEN = "2024-05-01T10:00:00Z"
@@ -36,8 +36,7 @@ class Live:
         return self.app.extensions["otp"]
 
     def start(self, phone=PHONE) -> dict:
-        response = self.app.test_client().post("/otp/start", json={"phone": phone},
-                                               headers=AUTH)
+        response = start(self.app.test_client(), AUTH, phone)
         assert response.status_code in (200, 201), response.get_json()
         return response.get_json()
 

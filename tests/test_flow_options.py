@@ -13,19 +13,9 @@ import pytest
 
 from service.verification.model import rfc3339
 from tests.conftest import last_code
-from tests.helpers import gateway_calls, sim
+from tests.helpers import check, gateway_calls, sim, start
 
 PHONE = "+41791234567"
-
-
-def start(http, auth, **extra):
-    return http.post("/otp/start", json={"phone": PHONE, **extra}, headers=auth)
-
-
-def check(http, auth, code):
-    return http.post("/otp/check", json={"phone": PHONE, "code": code}, headers=auth)
-
-
 @pytest.mark.parametrize("mask, separator", [("### ###", " "), ("###-###", "-")])
 @pytest.mark.parametrize("spelling", ["compact", "spaced", "hyphenated"])
 def test_a_grouped_code_is_approved_however_the_separator_is_typed(http, auth, simulator,
@@ -48,11 +38,6 @@ TEST_NUMBER = "+41790000000"
 def app_with_test_number(make_app, code="1234", **env):
     return make_app(OTP_TEST_NUMBERS=f"{TEST_NUMBER}={code}@2099-12-31", **env).test_client()
 
-
-def check_test_number(http, auth, code):
-    return http.post("/otp/check", json={"phone": TEST_NUMBER, "code": code}, headers=auth)
-
-
 @pytest.mark.parametrize("code, env, options", [
     ("1234", {}, {}),                               # shorter than the default ######
     ("AB12CD", {}, {}),                             # letters under ######
@@ -64,10 +49,10 @@ def test_a_test_number_is_approved_with_its_configured_code_whatever_the_mask(
     http = app_with_test_number(make_app, code, **env)
     started = http.post("/otp/start", json={"phone": TEST_NUMBER, **options}, headers=auth)
     assert started.status_code == 201
-    wrong = check_test_number(http, auth, code[::-1])
+    wrong = check(http, auth, code[::-1], phone=TEST_NUMBER)
     assert wrong.status_code == 200 and wrong.get_json()["valid"] is False
     assert wrong.get_json()["attempts_remaining"] == 4
-    right = check_test_number(http, auth, code.lower())
+    right = check(http, auth, code.lower(), phone=TEST_NUMBER)
     assert right.status_code == 200, right.get_json()
     assert right.get_json()["status"] == "approved"
 
@@ -77,9 +62,9 @@ def test_a_code_too_long_or_short_for_a_test_number_is_refused_without_an_attemp
     http = app_with_test_number(make_app, "1234")
     http.post("/otp/start", json={"phone": TEST_NUMBER}, headers=auth)
     for typed in ("12345", "123", "123456"):
-        answer = check_test_number(http, auth, typed)
+        answer = check(http, auth, typed, phone=TEST_NUMBER)
         assert answer.status_code == 422 and answer.get_json()["code"] == "invalid_code"
-    assert check_test_number(http, auth, "12 34").get_json()["valid"] is True
+    assert check(http, auth, "12 34", phone=TEST_NUMBER).get_json()["valid"] is True
 
 
 def test_a_test_number_reports_no_delivery_status_since_nothing_is_sent(make_app, auth,
@@ -92,7 +77,7 @@ def test_a_test_number_reports_no_delivery_status_since_nothing_is_sent(make_app
     assert resent.get_json()["delivery_status"] is None
     read = http.get(f"/otp/verifications/{first.get_json()['id']}", headers=auth)
     assert read.get_json()["delivery_status"] is None
-    checked = check_test_number(http, auth, "123456")
+    checked = check(http, auth, "123456", phone=TEST_NUMBER)
     assert checked.get_json()["delivery_status"] is None
 
 

@@ -876,3 +876,11 @@ def test_the_environments_proxy_and_ca_bundle_are_read_once_at_start(monkeypatch
     assert session.verify == "/etc/ssl/corporate.pem"
     assert session.trust_env is False  # not read again on every call
     assert pooled_session("https://internal.example").proxies.get("https") is None
+
+
+def test_the_originator_operations_accept_exactly_the_statuses_that_name_a_state():
+    from service.gateway import _transport, results
+
+    for endpoint in ("SendOriginatorUnlockCode", "UnlockOriginator",
+                     "CheckOriginatorAuthorization"):
+        assert _transport.ACCEPTED_CODES[endpoint] == {"1", *results.ORIGINATOR_STATES}

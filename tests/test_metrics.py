@@ -11,9 +11,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
-from service.credits import REFRESH_SECONDS
+from service.admin.credits import REFRESH_SECONDS
+from service.events import Event, Events
 from tests.conftest import CLIENT_KEY, last_code, service_env
-from tests.helpers import free_port, gateway_calls, gunicorn, sim
+from tests.helpers import free_port, gateway_calls, gunicorn, sim, start
 
 PHONE = "+41791234567"
 
@@ -49,11 +50,6 @@ class Scrape:
 @pytest.fixture
 def scrape(http):
     return Scrape(http)
-
-
-def start(http, auth, phone=PHONE):
-    return http.post("/otp/start", json={"phone": phone}, headers=auth)
-
 
 def fault(simulator, **spec):
     requests.post(simulator.url + "/_sim/faults", json=spec, timeout=5).raise_for_status()
@@ -220,7 +216,7 @@ def credit_checks(simulator) -> int:
 def test_a_scrape_shows_the_gateways_balance_and_refreshes_it_after_the_interval(
         app, simulator):
     clock = Clock()
-    app.extensions["otp_credits"].clock = clock
+    app.extensions["otp"].admin.credits.clock = clock
     http = app.test_client()
     sim(simulator, "POST", "/_sim/reset", json={"credits": "1234.5"})
     assert Scrape(http).now()["aspsms_credits"] == 1234.5
@@ -236,7 +232,7 @@ def test_a_scrape_shows_the_gateways_balance_and_refreshes_it_after_the_interval
 
 
 def test_an_admin_credits_call_updates_the_gauge_at_once(app, simulator, admin_auth):
-    app.extensions["otp_credits"].clock = Clock()
+    app.extensions["otp"].admin.credits.clock = Clock()
     http = app.test_client()
     Scrape(http)
     sim(simulator, "POST", "/_sim/reset", json={"credits": "77"})
@@ -247,7 +243,7 @@ def test_an_admin_credits_call_updates_the_gauge_at_once(app, simulator, admin_a
 
 def test_a_failed_refresh_keeps_the_last_balance_and_waits_for_the_interval(app, simulator):
     clock = Clock()
-    app.extensions["otp_credits"].clock = clock
+    app.extensions["otp"].admin.credits.clock = clock
     http = app.test_client()
     sim(simulator, "POST", "/_sim/reset", json={"credits": "900"})
     Scrape(http)
@@ -294,3 +290,19 @@ def test_under_two_recycled_gunicorn_workers_the_totals_add_up(
     workers = {name.rsplit("_", 1)[1] for name in os.listdir(directory)
                if name.startswith("counter_")}
     assert len(workers) >= 3, "max-requests recycled the workers; each wrote its own file"
+
+
+def test_every_event_is_counted_somewhere():
+    assert set(metrics.ON_EVENT) == set(Event)
+
+
+def test_the_bus_refuses_an_event_nobody_defined():
+    seen = []
+    events = Events()
+    events.subscribe(lambda name, **details: seen.append(name))
+
+    with pytest.raises(ValueError):
+        events("credit", credits=1)  # a typo of Event.CREDITS
+
+    events(Event.CREDITS, credits=1)
+    assert seen == [Event.CREDITS]

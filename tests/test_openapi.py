@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 import service
+import service.admin
 import service.http
 import service.verification
 from service.errors import ServiceError
@@ -80,7 +81,7 @@ def service_errors() -> set[type[ServiceError]]:
     (Not every module of the package: gunicorn_conf changes the environment on import.)
     """
     importlib.import_module("service.app")
-    for package in (service.http, service.verification):
+    for package in (service.http, service.verification, service.admin):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             importlib.import_module(module.name)
     return all_subclasses(ServiceError)
@@ -142,6 +143,16 @@ def test_every_problem_code_the_service_raises_is_in_the_enum_with_its_status():
     assert {(code, table[code]) for code, _ in raised} == raised
 
 
+def test_each_problem_code_is_declared_by_one_class():
+    """(A subclass that keeps its parent's code, to carry more for the code that catches it,
+    declares nothing.)"""
+    classes: dict[str, list[str]] = {}
+    for cls in service_errors():
+        if "code" in vars(cls):
+            classes.setdefault(cls.code, []).append(cls.__qualname__)
+    assert {code: names for code, names in classes.items() if len(names) > 1} == {}
+
+
 def test_the_problem_code_table_describes_exactly_the_enum():
     assert set(problem_table()) == set(SCHEMAS["ProblemCode"]["enum"])
 
@@ -168,13 +179,13 @@ def test_every_request_body_refuses_unknown_fields(schema):
 
 
 def marshmallow_schemas():
-    from service.http import admin, schemas
+    from service.http import schemas
 
     return [
         pytest.param("StartRequest", schemas.START, id="start"),
         pytest.param("CheckRequest", schemas.CHECK, id="check"),
         pytest.param("UnlockRequest", schemas.UNLOCK, id="unlock"),
-        pytest.param("LockoutClearRequest", admin.LOCKOUT, id="lockout"),
+        pytest.param("LockoutClearRequest", schemas.LOCKOUT, id="lockout"),
         pytest.param("EmptyRequest", schemas.EMPTY, id="empty"),
     ]
 
@@ -212,12 +223,12 @@ def test_request_schemas_have_the_fields_and_limits_of_the_marshmallow_schemas(
 
 
 def test_the_audit_query_parameters_have_the_limits_of_the_marshmallow_schema():
-    from service.http import admin
+    from service.http import schemas
 
     described = {p["name"]: p["schema"] for p in SPEC["paths"]["/admin/audit"]["get"]["parameters"]
                  if p.get("in") == "query"}
-    assert set(described) == set(admin.AUDIT_QUERY.fields)
-    limit = admin.AUDIT_QUERY.fields["limit"]
+    assert set(described) == set(schemas.AUDIT_QUERY.fields)
+    limit = schemas.AUDIT_QUERY.fields["limit"]
     expected = {**expected_property(limit), "default": limit.load_default}
     assert {k: described["limit"].get(k) for k in expected} == expected
 

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
 from service.verification import keys
+from service.verification.idempotency import Answered, Refused
+from service.verification.phones import PhonePolicy
 from tests.conftest import last_code
+from tests.helpers import check, start
 
 PHONE = "+41791234567"
-
-
-def start(http, auth, phone=PHONE, **extra):
-    return http.post("/otp/start", json={"phone": phone, **extra}, headers=auth)
-
-
-def check(http, auth, code, **target):
-    target = target or {"phone": PHONE}
-    return http.post("/otp/check", json={"code": code, **target}, headers=auth)
 
 
 def wrong(code: str) -> str:
@@ -233,3 +229,29 @@ def test_options_outside_the_policy_are_refused(http, auth, simulator, extra, fi
     response = start(http, auth, **extra)
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
+
+
+def test_a_request_parses_its_phone_number_once_its_log_line_included(http, auth, simulator,
+                                                                       monkeypatch):
+    parsed = []
+    original = PhonePolicy.parse
+    monkeypatch.setattr(PhonePolicy, "parse",
+                        lambda policy, raw: parsed.append(raw) or original(policy, raw))
+
+    assert start(http, auth, phone="+41 79 123 45 67").status_code == 201
+    assert parsed == ["+41 79 123 45 67"]
+
+
+def test_an_idempotency_record_is_typed_and_reads_the_layout_earlier_versions_stored(app):
+    store = app.extensions["otp"].idempotency
+    fingerprint = store.fingerprint("check", {"code": "1234", "id": "vf_x"})
+    store.record("acme", "k-new", fingerprint, Answered(200, "vf_x", valid=False))
+    refused = Refused({"status": 422, "code": "invalid_code"}, {"X-A": "1"})
+    store.record("acme", "k-refused", fingerprint, refused)
+    earlier = {"fp": fingerprint, "state": "done", "status": 201,
+               "outcome": {"verification_id": "vf_y"}}
+    store.redis.set(store._key("acme", "k-old"), json.dumps(earlier))
+
+    assert store.claim("acme", "k-new", fingerprint) == Answered(200, "vf_x", valid=False)
+    assert store.claim("acme", "k-refused", fingerprint) == refused
+    assert store.claim("acme", "k-old", fingerprint) == Answered(201, "vf_y")

@@ -18,7 +18,7 @@ import requests
 from service import create_app, storage
 from service.verification import keys
 from tests.conftest import CLIENT_KEY, last_code, service_env
-from tests.helpers import gunicorn, wait_for
+from tests.helpers import check, gunicorn, start, wait_for
 from tests.topologies import TOPOLOGIES, Sentinel
 
 pytestmark = pytest.mark.slow
@@ -49,16 +49,6 @@ def fresh(services, topology, simulator):
         primary.flushall()
         primary.close()
     return services
-
-
-def start(base, phone, headers=None):
-    return requests.post(base + "/otp/start", json={"phone": phone},
-                         headers={**AUTH, **(headers or {})}, timeout=10)
-
-
-def check(base, vid, code):
-    return requests.post(base + "/otp/check", json={"id": vid, "code": code}, headers=AUTH,
-                         timeout=10)
 
 
 def wrong(code: str) -> str:
@@ -99,16 +89,16 @@ def test_the_limits_library_connects_as_the_service_does(url, limits_url, expect
 
 def test_a_code_read_from_the_simulator_approves_once(fresh, simulator):
     first, second = fresh
-    vid = start(first, "+41791130001").json()["id"]
-    answer = check(second, vid, last_code(simulator, "+41791130001"))
+    vid = start(first, AUTH, "+41791130001").json()["id"]
+    answer = check(second, AUTH, last_code(simulator, "+41791130001"), id=vid)
     assert answer.status_code == 200 and answer.json()["valid"] is True
-    assert check(first, vid, last_code(simulator, "+41791130001")).status_code == 409
+    assert check(first, AUTH, last_code(simulator, "+41791130001"), id=vid).status_code == 409
 
 
 def test_24_concurrent_wrong_checks_reach_the_gateway_at_most_5_times(fresh, simulator):
-    vid = start(fresh[0], "+41791130002").json()["id"]
+    vid = start(fresh[0], AUTH, "+41791130002").json()["id"]
     bad = wrong(last_code(simulator, "+41791130002"))
-    answers = across(fresh, 24, lambda base: check(base, vid, bad))
+    answers = across(fresh, 24, lambda base: check(base, AUTH, bad, id=vid))
     assert verify_calls(simulator) <= 5
     assert not any(a.status_code == 200 and a.json()["valid"] for a in answers)
     final = requests.get(f"{fresh[1]}/otp/verifications/{vid}", headers=AUTH, timeout=5).json()
@@ -116,23 +106,23 @@ def test_24_concurrent_wrong_checks_reach_the_gateway_at_most_5_times(fresh, sim
 
 
 def test_12_concurrent_right_checks_approve_exactly_once(fresh, simulator):
-    vid = start(fresh[0], "+41791130003").json()["id"]
+    vid = start(fresh[0], AUTH, "+41791130003").json()["id"]
     code = last_code(simulator, "+41791130003")
-    answers = across(fresh, 12, lambda base: check(base, vid, code))
+    answers = across(fresh, 12, lambda base: check(base, AUTH, code, id=vid))
     assert sum(a.status_code == 200 and a.json()["valid"] for a in answers) == 1
     assert sorted(a.status_code for a in answers) == [200] + [409] * 11
 
 
 def test_two_concurrent_starts_with_one_idempotency_key_send_one_sms(fresh, simulator):
     key = {"Idempotency-Key": "one-intent"}
-    answers = across(fresh, 2, lambda base: start(base, "+41791130004", key))
+    answers = across(fresh, 2, lambda base: start(base, AUTH, "+41791130004", key))
     assert len(messages(simulator)) == 1
     assert [a.status_code for a in answers] == [201, 201]
     assert answers[0].json()["id"] == answers[1].json()["id"]
 
 
 def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulator):
-    answers = [start(base, "+41791130005") for base in fresh * 5]
+    answers = [start(base, AUTH, "+41791130005") for base in fresh * 5]
     assert sum(a.status_code in (200, 201) for a in answers) == 4
     assert [a.status_code for a in answers].count(429) == 6
     assert len(messages(simulator)) == 4
@@ -140,7 +130,7 @@ def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulat
 
 def test_verifications_land_on_every_primary(fresh, topology):
     for i in range(24):
-        assert start(fresh[i % 2], f"+417911302{i:02d}").status_code == 201
+        assert start(fresh[i % 2], AUTH, f"+417911302{i:02d}").status_code == 201
     held = [len(list(p.scan_iter(keys.ANY_VERIFICATION))) for p in topology.primaries()]
     assert sum(held) == 24 and all(held)
     assert len(held) == (3 if topology.name == "cluster" else 1)
@@ -175,11 +165,11 @@ class Traffic:
             if self.stop.is_set():
                 return
             phone = f"+417912{worker}{n:04d}"
-            started = self._keep(start(self.base, phone))
+            started = self._keep(start(self.base, AUTH, phone))
             if started.status_code != 201:
                 continue
             code = last_code(self.simulator, phone)
-            checked = self._keep(check(self.base, started.json()["id"], code))
+            checked = self._keep(check(self.base, AUTH, code, id=started.json()["id"]))
             if checked.status_code == 200 and checked.json()["valid"]:
                 self.approved[started.json()["id"]] = (time.monotonic(), code)
 
@@ -205,8 +195,8 @@ def test_a_sentinel_failover_answers_503_meanwhile_and_recovers_without_a_restar
                 topology.wait_for_promotion()
                 promoted = time.monotonic()
                 wait_for(lambda: traffic.successes_since(promoted) >= 10, timeout=20)
-            replays = [check(base, vid, code) for vid, (when, code) in traffic.approved.items()
-                       if when < killed]
+            replays = [check(base, AUTH, code, id=vid)
+                       for vid, (when, code) in traffic.approved.items() if when < killed]
         references = recorded_references(topology)
     answers = [response for _, response in traffic.answers]
     assert {a.status_code for a in answers} <= {200, 201, 409, 429, 503}
@@ -237,12 +227,12 @@ def test_an_approval_lost_in_a_failover_is_not_given_again_for_any_code(
           gunicorn(service_env(topology.url, simulator.url, ASPSMS_TIMEOUT="1.5"),
                    workers=1) as base,
           ThreadPoolExecutor(1) as pool):
-        started = start(base, "+41791130100")
+        started = start(base, AUTH, "+41791130100")
         assert started.status_code == 201, started.text
         vid, code = started.json()["id"], last_code(simulator, "+41791130100")
         requests.post(simulator.url + "/_sim/faults", timeout=5,
                       json={"delay": 1.0, "endpoints": ["VerifyToken"], "count": 1})
-        approving = pool.submit(check, base, vid, code)
+        approving = pool.submit(check, base, AUTH, code, id=vid)
         # the gateway has the call, so the claim is on the replica; its answer is 1 s away
         wait_for(lambda: verify_calls(simulator) == 1, timeout=5, interval=0.01)
         with topology.replication_stalled():
@@ -251,7 +241,7 @@ def test_an_approval_lost_in_a_failover_is_not_given_again_for_any_code(
         topology.wait_for_promotion()
         with topology.primaries()[0] as store:  # the approval really was lost
             assert store.hget(keys.verification_key(vid), "status") == "pending"
-        answers = until_decided(lambda: check(base, vid, wrong(code)))
+        answers = until_decided(lambda: check(base, AUTH, wrong(code), id=vid))
     assert {a.status_code for a in answers} <= {409, 503}
     # the unsettled claim is settled as an unknown outcome: no code is checked again
     # until a new one is sent
@@ -263,11 +253,11 @@ def test_while_no_replica_confirms_nothing_is_sent_and_no_code_reaches_the_gatew
         simulator_server, simulator):
     with (Sentinel() as topology,
           gunicorn(service_env(topology.url, simulator.url), workers=1) as base):
-        vid = start(base, "+41791130200").json()["id"]
+        vid = start(base, AUTH, "+41791130200").json()["id"]
         code = last_code(simulator, "+41791130200")
         with topology.replication_stalled():
-            refused = [check(base, vid, code), start(base, "+41791130201")]
-        afterwards = check(base, vid, code)
+            refused = [check(base, AUTH, code, id=vid), start(base, AUTH, "+41791130201")]
+        afterwards = check(base, AUTH, code, id=vid)
     assert [r.json()["code"] for r in refused] == ["store_unavailable"] * 2
     assert verify_calls(simulator) == 1 and len(messages(simulator)) == 1
     assert afterwards.json()["valid"] is True

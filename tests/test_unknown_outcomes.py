@@ -13,19 +13,11 @@ import redis
 
 from service.verification import keys
 from tests.conftest import last_code
-from tests.helpers import gateway_calls, sim, wait_for
+from tests.helpers import check, gateway_calls, sim, start, wait_for
 
 PHONE = "+41791240001"
 TIMEOUT = "0.5"
 SLOW = 1.0  # the simulator answers after this, having done what it was asked
-
-
-def start(http, auth, phone=PHONE):
-    return http.post("/otp/start", json={"phone": phone}, headers=auth)
-
-
-def check(http, auth, code, vid):
-    return http.post("/otp/check", json={"code": code, "id": vid}, headers=auth)
 
 
 def read(http, auth, vid):
@@ -48,16 +40,16 @@ def wrong(code: str) -> str:
 # -- checks (14.1) ------------------------------------------------------------------------
 def test_a_timed_out_right_code_never_lets_another_code_approve(make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_RESEND_COOLDOWN="1").test_client()
-    vid = start(http, auth).get_json()["id"]
+    vid = start(http, auth, PHONE).get_json()["id"]
     code = last_code(simulator, PHONE)
     slow_down(simulator, "VerifyToken")
-    timed_out = check(http, auth, code, vid)
+    timed_out = check(http, auth, code, id=vid)
     assert timed_out.status_code == 504
     assert timed_out.get_json()["code"] == "upstream_timeout"
     assert timed_out.get_json()["resend_required"] is True
     time.sleep(SLOW)  # the simulator has verified the token by now: it approves any code
     for typed in ("000000", code):
-        refused = check(http, auth, typed, vid)
+        refused = check(http, auth, typed, id=vid)
         assert refused.status_code == 409, refused.get_json()
         assert refused.get_json()["code"] == "resend_required"
     after = read(http, auth, vid)
@@ -65,39 +57,39 @@ def test_a_timed_out_right_code_never_lets_another_code_approve(make_app, auth, 
     assert gateway_calls(simulator)["VerifyToken"] == 1  # refused without asking the gateway
 
     time.sleep(1)  # the resend cooldown
-    assert start(http, auth).status_code == 200
+    assert start(http, auth, PHONE).status_code == 200
     new_code = last_code(simulator, PHONE)
     tokens = {m["token_reference"] for m in messages(simulator)}
     assert len(tokens) == 2  # the resend went out under a new token reference
     assert check(http, auth, "000000" if new_code != "000000" else "111111",
-                 vid).get_json()["valid"] is False
-    approved = check(http, auth, new_code, vid).get_json()
+                 id=vid).get_json()["valid"] is False
+    approved = check(http, auth, new_code, id=vid).get_json()
     assert approved["valid"] is True and approved["status"] == "approved"
 
 
 def test_timed_out_guesses_spend_attempts_and_count_toward_the_lockout(make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_RESEND_COOLDOWN="0",
                     OTP_MAX_FAILURES_PER_PHONE="2").test_client()
-    vid = start(http, auth).get_json()["id"]
+    vid = start(http, auth, PHONE).get_json()["id"]
     slow_down(simulator, "VerifyToken", count=None)
-    first = check(http, auth, wrong(last_code(simulator, PHONE)), vid)
+    first = check(http, auth, wrong(last_code(simulator, PHONE)), id=vid)
     assert first.status_code == 504 and read(http, auth, vid)["attempts_remaining"] == 4
-    assert start(http, auth).status_code == 200  # a new code, as the answer asked
-    second = check(http, auth, wrong(last_code(simulator, PHONE)), vid)
+    assert start(http, auth, PHONE).status_code == 200  # a new code, as the answer asked
+    second = check(http, auth, wrong(last_code(simulator, PHONE)), id=vid)
     assert second.status_code == 504 and read(http, auth, vid)["attempts_remaining"] == 3
     sim(simulator, "DELETE", "/_sim/faults")
-    assert start(http, auth).status_code == 200
-    locked = check(http, auth, last_code(simulator, PHONE), vid)  # even the right code
+    assert start(http, auth, PHONE).status_code == 200
+    locked = check(http, auth, last_code(simulator, PHONE), id=vid)  # even the right code
     assert locked.status_code == 429 and locked.get_json()["reason"] == "phone_locked"
 
 
 def test_a_timed_out_check_on_the_last_attempt_ends_the_verification(make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_MAX_ATTEMPTS="1").test_client()
-    vid = start(http, auth).get_json()["id"]
+    vid = start(http, auth, PHONE).get_json()["id"]
     slow_down(simulator, "VerifyToken")
-    timed_out = check(http, auth, last_code(simulator, PHONE), vid).get_json()
+    timed_out = check(http, auth, last_code(simulator, PHONE), id=vid).get_json()
     assert timed_out["code"] == "upstream_timeout" and timed_out["resend_required"] is False
-    closed = check(http, auth, "000000", vid).get_json()
+    closed = check(http, auth, "000000", id=vid).get_json()
     assert closed["code"] == "verification_closed"
     assert closed["verification_status"] == "max_attempts_reached"
 
@@ -106,15 +98,15 @@ def test_a_claim_never_settled_is_settled_as_an_unknown_outcome(
         make_app, auth, simulator, redis_db):
     # a worker died (or a failover forgot the settlement) after the code went to the gateway
     http = make_app(OTP_MAX_FAILURES_PER_PHONE="1").test_client()
-    vid = start(http, auth).get_json()["id"]
+    vid = start(http, auth, PHONE).get_json()["id"]
     key = keys.verification_key(vid)
     redis_db.hset(key, "busy", int(time.time() * 1000) - 1)  # its hold has run out
-    refused = check(http, auth, last_code(simulator, PHONE), vid)
+    refused = check(http, auth, last_code(simulator, PHONE), id=vid)
     assert refused.status_code == 409 and refused.get_json()["code"] == "resend_required"
     after = read(http, auth, vid)
     assert after["status"] == "pending" and after["attempts_remaining"] == 4
     assert gateway_calls(simulator).get("VerifyToken") is None
-    locked = check(http, auth, last_code(simulator, PHONE), vid)  # it counted as a failure
+    locked = check(http, auth, last_code(simulator, PHONE), id=vid)  # it counted as a failure
     assert locked.status_code == 429 and locked.get_json()["reason"] == "phone_locked"
 
 
@@ -127,12 +119,12 @@ def test_a_claim_never_settled_is_settled_as_an_unknown_outcome(
 def test_any_answer_but_a_refused_connection_or_a_nothing_done_status_spends_the_check(
         http, auth, simulator, spec, status):
     # the request reached something: the gateway may have verified the token behind it
-    vid = start(http, auth).get_json()["id"]
+    vid = start(http, auth, PHONE).get_json()["id"]
     sim(simulator, "POST", "/_sim/faults", json={"endpoints": ["VerifyToken"], **spec})
-    failed = check(http, auth, last_code(simulator, PHONE), vid)
+    failed = check(http, auth, last_code(simulator, PHONE), id=vid)
     assert failed.status_code == status and failed.get_json()["resend_required"] is True
     sim(simulator, "DELETE", "/_sim/faults")
-    assert check(http, auth, last_code(simulator, PHONE), vid).get_json()["code"] == \
+    assert check(http, auth, last_code(simulator, PHONE), id=vid).get_json()["code"] == \
         "resend_required"
     assert read(http, auth, vid)["attempts_remaining"] == 4
 
@@ -145,15 +137,15 @@ def test_any_answer_but_a_refused_connection_or_a_nothing_done_status_spends_the
 def test_a_status_that_says_the_gateway_did_nothing_spends_nothing(
         http, auth, simulator, status_code, status, code):
     # credentials or credits refused, or its back end unreachable: no token was verified
-    vid = start(http, auth).get_json()["id"]
+    vid = start(http, auth, PHONE).get_json()["id"]
     sim(simulator, "POST", "/_sim/faults",
         json={"endpoints": ["VerifyToken"], "status_code": status_code})
-    failed = check(http, auth, last_code(simulator, PHONE), vid)
+    failed = check(http, auth, last_code(simulator, PHONE), id=vid)
     assert failed.status_code == status and failed.get_json()["code"] == code
     assert "resend_required" not in failed.get_json()
     sim(simulator, "DELETE", "/_sim/faults")
     assert read(http, auth, vid)["attempts_remaining"] == 5
-    assert check(http, auth, last_code(simulator, PHONE), vid).get_json()["valid"] is True
+    assert check(http, auth, last_code(simulator, PHONE), id=vid).get_json()["valid"] is True
 
 
 # -- sends (14.2) -------------------------------------------------------------------------
@@ -161,7 +153,7 @@ def test_timed_out_sends_count_toward_max_sends(make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_MAX_SENDS="2",
                     OTP_RESEND_COOLDOWN="0").test_client()
     slow_down(simulator, "SendTokenSMS", count=None)
-    answers = [start(http, auth) for _ in range(6)]
+    answers = [start(http, auth, PHONE) for _ in range(6)]
     assert [a.status_code for a in answers] == [504, 504, 429, 429, 429, 429]
     assert answers[0].get_json()["code"] == "upstream_timeout"
     assert {a.get_json()["reason"] for a in answers[2:]} == {"max_sends"}
@@ -177,19 +169,19 @@ def test_a_timed_out_send_leaves_a_pending_verification_its_code_can_approve(
         make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_LIMIT_START_PER_PHONE="1 per hour").test_client()
     slow_down(simulator, "SendTokenSMS")
-    timed_out = start(http, auth)
+    timed_out = start(http, auth, PHONE)
     assert timed_out.status_code == 504
     vid = timed_out.get_json()["verification_id"]
     pending = read(http, auth, vid)
     assert pending["status"] == "pending" and pending["send_count"] == 1
     assert pending["resend_available_at"] is not None
-    again = start(http, auth)  # the cooldown holds, as after a send that was answered
+    again = start(http, auth, PHONE)  # the cooldown holds, as after a send that was answered
     assert again.status_code == 429 and again.get_json()["reason"] == "resend_cooldown"
     wait_for(lambda: messages(simulator))  # the SMS did go out
-    approved = check(http, auth, last_code(simulator, PHONE), vid).get_json()
+    approved = check(http, auth, last_code(simulator, PHONE), id=vid).get_json()
     assert approved["valid"] is True
     # the send counted toward the phone's limit like one that was answered
-    other = start(http, auth)
+    other = start(http, auth, PHONE)
     assert other.status_code == 429 and other.get_json()["reason"] == "start_per_phone"
 
 
@@ -237,11 +229,11 @@ def test_a_start_the_store_fails_after_its_reservation_can_be_retried(
     down = store_down(app)
     fail_right_after(monkeypatch, app.extensions["otp"].verifications.limits, "count_send",
                      down)
-    failed = start(app.test_client(), auth)
+    failed = start(app.test_client(), auth, PHONE)
     assert failed.status_code == 503 and failed.get_json()["code"] == "store_unavailable"
     assert reservations(redis_db)  # the undo could not reach the store either
     monkeypatch.undo()  # the store is back
-    retried = start(app.test_client(), auth)
+    retried = start(app.test_client(), auth, PHONE)
     assert retried.status_code == 201, retried.get_json()  # not 429 resend_cooldown
     assert len(messages(simulator)) == 1
 
@@ -254,7 +246,7 @@ def test_the_undo_lands_by_itself_once_the_store_is_back(
                      "send_token_sms", down)
     sim(simulator, "POST", "/_sim/faults", json={"http_status": 500,
                                                  "endpoints": ["SendTokenSMS"]})
-    failed = start(app.test_client(), auth)
+    failed = start(app.test_client(), auth, PHONE)
     # the gateway's failure is the answer; the undo the store refused is retried later
     assert failed.status_code == 502 and failed.get_json()["code"] == "upstream_error"
     assert reservations(redis_db)
@@ -262,7 +254,7 @@ def test_the_undo_lands_by_itself_once_the_store_is_back(
     down.clear()
     wait_for(lambda: not reservations(redis_db), timeout=3)
     elsewhere = make_app().test_client()  # another process: it knows of no kept undo
-    assert start(elsewhere, auth).status_code == 201
+    assert start(elsewhere, auth, PHONE).status_code == 201
     assert len(messages(simulator)) == 1
 
 
@@ -287,14 +279,14 @@ def test_a_reservation_whose_answer_was_lost_is_taken_back(
     app = make_app(OTP_RESEND_COOLDOWN="1")
     http = app.test_client()
     if resend:
-        vid = start(http, auth).get_json()["id"]
+        vid = start(http, auth, PHONE).get_json()["id"]
         time.sleep(1)  # the cooldown
     lose_the_answer(monkeypatch, app.extensions["otp"].store, store_down(app))
-    lost = start(http, auth)
+    lost = start(http, auth, PHONE)
     assert lost.status_code == 503 and lost.get_json()["code"] == "store_unavailable"
     assert reservations(redis_db)
     monkeypatch.undo()  # the store is back
-    retried = start(http, auth)
+    retried = start(http, auth, PHONE)
     assert retried.status_code == (200 if resend else 201), retried.get_json()
     assert read(http, auth, retried.get_json()["id"])["send_count"] == (2 if resend else 1)
     assert len(messages(simulator)) == (2 if resend else 1)
@@ -307,7 +299,7 @@ def test_a_lost_resend_is_found_by_its_token_reference_under_a_later_one(
     from service.verification.decisions import Reservation
 
     app = make_app(OTP_RESEND_COOLDOWN="0")
-    vid = start(app.test_client(), auth).get_json()["id"]
+    vid = start(app.test_client(), auth, PHONE).get_json()["id"]
     store = app.extensions["otp"].store
     ph, now = store.phone_hash(PHONE), int(time.time() * 1000)
     first_ref = redis_db.hget(keys.verification_key(vid), "ref")

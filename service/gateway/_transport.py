@@ -25,6 +25,7 @@ from service.gateway.errors import (
     GatewayUnavailable,
     error_for,
 )
+from service.gateway.results import ORIGINATOR_STATES
 
 # Operations that text someone: a lost answer there means the SMS may already be out.
 SEND_OPERATIONS = frozenset(
@@ -34,7 +35,7 @@ SEND_OPERATIONS = frozenset(
 # StatusCodes that are an answer rather than an error, per endpoint; "1" everywhere else.
 # Sources: docs/gateway.md §3 ("0" on InquireDeliveryNotifications), §7.2 (36/37: wrong code),
 # §8 (28–31 describe an originator's state).
-_ORIGINATOR_CODES = frozenset({"1", "28", "29", "30", "31"})
+_ORIGINATOR_CODES = frozenset({"1", *ORIGINATOR_STATES})
 ACCEPTED_CODES: dict[str, frozenset[str]] = {
     "InquireDeliveryNotifications": frozenset({"0", "1"}),
     "VerifyToken": frozenset({"1", "36", "37"}),

@@ -93,7 +93,7 @@ def _text(value: Any) -> str | None:
 
 
 # Status codes 28–31 name an originator's state (docs/gateway.md §4, §8).
-_ORIGINATOR_STATES = {
+ORIGINATOR_STATES = {
     "28": OriginatorState.NO_AUTHORIZATION_NEEDED,
     "29": OriginatorState.PENDING,
     "30": OriginatorState.NOT_AUTHORIZED,
@@ -103,7 +103,7 @@ _ORIGINATOR_STATES = {
 
 def originator_state(code: str | None, on_ok: OriginatorState) -> OriginatorState:
     """What an originator operation's status says; "1" means ``on_ok`` for that operation."""
-    return on_ok if code == "1" else _ORIGINATOR_STATES[str(code)]
+    return on_ok if code == "1" else ORIGINATOR_STATES[str(code)]
 
 
 def delivery_notifications(data: dict[str, Any]) -> list[DeliveryNotification]:

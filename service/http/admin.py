@@ -1,39 +1,27 @@
 """Admin API: sender ids, credits, any verification, lockouts and the audit log.
 
-Every route needs an admin key; the work (and its audit entry) is in :mod:`service.admin_ops`.
+Every route needs an admin key; the work (and its audit entry) is in :mod:`service.admin.ops`.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, current_app, g, jsonify, request
-from marshmallow import ValidationError, fields, validate
+from flask import Blueprint, g, jsonify, request
+from marshmallow import ValidationError
 
-from service.admin_ops import AdminOps
-from service.audit import CURSOR
+from service.admin.ops import AdminOps
 from service.gateway import OriginatorState
 from service.http import schemas
 from service.http.auth import admin_required
+from service.http.context import services
+from service.http.observe import naming_phone
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-class LockoutSchema(schemas.StrictSchema):
-    phone = fields.String(required=True, validate=validate.Length(1, 32))
-
-
-class AuditQuery(schemas.StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-    before = fields.String(validate=validate.Regexp(CURSOR))
-
-
-LOCKOUT = LockoutSchema()
-AUDIT_QUERY = AuditQuery()
-
-
 def _ops() -> AdminOps:
-    return current_app.extensions["otp_admin"]
+    return services().admin.ops
 
 
 @bp.get("/originators/<originator>")
@@ -85,15 +73,18 @@ def verification(verification_id: str):
 @admin_required
 def clear_lockout():
     """Forget a phone number's consecutive wrong codes and lift its lock."""
-    body = schemas.load_json(LOCKOUT)
-    return jsonify(_ops().clear_lockout(g.admin, body["phone"]))
+    body = schemas.load_json(schemas.LOCKOUT)
+    with naming_phone(body["phone"]):
+        cleared = _ops().clear_lockout(g.admin, body["phone"])
+    g.phone = cleared["phone"]  # masked
+    return jsonify(cleared)
 
 
 @bp.get("/audit")
 @admin_required
 def audit_log():
     """The audit log, newest first; pass ``next`` as ``before`` for the following page."""
-    query = _query(AUDIT_QUERY)
+    query = _query(schemas.AUDIT_QUERY)
     entries, cursor = _ops().audit_page(g.admin, query["limit"], query.get("before"))
     return jsonify(entries=[entry.public() for entry in entries], next=cursor)
 

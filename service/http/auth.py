@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import hmac
 
-from flask import current_app, g, request
+from flask import g, request
 
 from service.errors import ServiceError
+from service.http.context import services
 
 
 class Unauthorized(ServiceError):
@@ -32,7 +33,7 @@ def _match(presented: str, keys: dict[str, str]) -> str | None:
 
 def admin_key_name(presented: str) -> str | None:
     """The name of the admin key presented (the web console's sign-in form), or None."""
-    return _match(presented, current_app.extensions["otp"].settings.keys.admins)
+    return _match(presented, services().settings.keys.admins)
 
 
 def _presented_key() -> str:
@@ -43,7 +44,7 @@ def _presented_key() -> str:
 
 
 def _require(role: str) -> str:
-    keys = current_app.extensions["otp"].settings.keys
+    keys = services().settings.keys
     key = _presented_key()
     own, other = ((keys.clients, keys.admins) if role == "client"
                   else (keys.admins, keys.clients))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from service.http.context import services
 from service.verification.errors import VerificationNotFound
 
 bp = Blueprint("delivery", __name__)
@@ -12,7 +13,7 @@ bp = Blueprint("delivery", __name__)
 @bp.route("/delivery/<verification_id>/<event>", methods=["GET", "POST"])
 def notification(verification_id: str, event: str):
     """Record a delivery notification from the gateway (signed URL; GET or POST)."""
-    notifier = current_app.extensions["otp"].verifications.notifier
+    notifier = services().verifications.notifier
     if notifier is None:
         raise VerificationNotFound("Delivery notifications are not configured.")
     # the tags are in the URL; a POST body, if the gateway sends one, is never read

@@ -12,12 +12,15 @@ from __future__ import annotations
 import time
 
 import redis
-from flask import Flask, current_app, g
+from flask import Flask, g
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings
+from service.errors import refusal_headers
+from service.events import Event
+from service.http.context import services
 from service.storage import (
     STORE_ERRORS,
     limiter_storage_options,
@@ -33,7 +36,7 @@ limiter = Limiter(key_func=get_remote_address, strategy="moving-window", headers
 
 
 def _settings() -> Settings:
-    return current_app.extensions["otp"].settings
+    return services().settings
 
 
 def on_breach(name: str):
@@ -41,7 +44,7 @@ def on_breach(name: str):
 
     def record(request_limit: RequestLimit) -> None:
         g.limit_name = name
-        current_app.extensions["otp"].events("limit_hit", limit=name)
+        services().events(Event.LIMIT_HIT, limit=name)
 
     return record
 
@@ -61,14 +64,8 @@ def _refusal_headers(response):
         reset = current.reset_at
     except (redis.RedisError, *STORE_ERRORS):
         reset = int(time.time()) + 60  # the refusal stands; the wait is a fair guess
-    response.headers.update(rate_limit_headers(current.limit.amount, reset))
+    response.headers.update(refusal_headers(reset - time.time(), current.limit.amount))
     return response
-
-
-def rate_limit_headers(amount: int, reset_at: float) -> dict[str, str]:
-    wait = max(1, int(reset_at - time.time() + 0.999))
-    return {"Retry-After": str(wait), "X-RateLimit-Limit": str(amount),
-            "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset_at))}
 
 
 def init_app(app: Flask, settings: Settings) -> None:

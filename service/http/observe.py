@@ -1,22 +1,30 @@
-"""Every request observed once: a request id, one JSON access event, the HTTP metrics."""
+"""Every request observed once: a request id, one JSON access event, the HTTP metrics.
+
+What the event says about the request's outcome is recorded on ``g`` where it is known: the
+problem renderer records the problem's code (:func:`service.http.problems.record`), a view
+that was given a phone number records it masked (:func:`note_phone`). Nothing here reads the
+request or the response body again.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, g, has_request_context, request
 
 from service import metrics, waits
 from service.errors import ServiceError
+from service.events import Event
+from service.http.context import services
 from service.logs import REDACTED
+from service.verification.keys import ID_PATTERN
 from service.verification.phones import mask_phone
-from service.verification.store import ID_PATTERN
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a caller may choose as its request id; anything else is replaced by our own.
@@ -30,20 +38,53 @@ LOGGED_PATH_CHARS = 256
 _KEY_LIKE = re.compile(r"(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{20,}")
 
 
-def init_app(app: Flask, services) -> None:
+def init_app(app: Flask, built) -> None:
     # First of the before-request hooks, so that even a request another hook refuses (a rate
     # limit, say) has its id and start time; last of the after-request hooks (they run in
     # reverse), so that it sees the response as it leaves.
     app.before_request_funcs.setdefault(None, []).insert(0, _begin)
     app.after_request_funcs.setdefault(None, []).insert(0, _finish)
-    metrics.subscribe(services.events)
+    metrics.subscribe(built.events)
+    built.events.subscribe(_note_limit_hit)
 
 
 def _begin() -> None:
     waits.begin()  # this request has not waited for the store yet
     g.started = time.perf_counter()
     g.request_id = _request_id()
-    metrics.begin_request()
+
+
+def note_phone(e164: str) -> None:
+    """The request's phone number (normalised), for its access event: masked."""
+    g.phone = mask_phone(e164)
+
+
+def note_named_phone(raw: Any) -> None:
+    """The number a request's body named, when its work failed before it said which number
+    that is: parsed here (masked, or ``invalid`` when it is not one)."""
+    if not isinstance(raw, str):
+        return
+    try:
+        note_phone(services().verifications.phones.parse(raw).e164)
+    except ServiceError:
+        g.phone = "invalid"
+
+
+@contextmanager
+def naming_phone(raw: Any) -> Iterator[None]:
+    """Around the work of a request whose body named ``raw`` as its number; a success notes
+    the number itself (:func:`note_phone`), from what the work returned."""
+    try:
+        yield
+    except Exception:
+        note_named_phone(raw)
+        raise
+
+
+def _note_limit_hit(name: Event, **_: Any) -> None:
+    """A limit announced its refusal (and metrics counted it): the 429 is not counted again."""
+    if name is Event.LIMIT_HIT and has_request_context():
+        g.limit_counted = True
 
 
 def _request_id() -> str:
@@ -56,8 +97,10 @@ def _finish(response: Response) -> Response:
     request_id = g.get("request_id") or _request_id()
     response.headers[REQUEST_ID_HEADER] = request_id
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    problem = _problem(response)
+    problem = g.get("problem_code")
     metrics.observe_request(request.method, route, response.status_code, seconds, problem)
+    if response.status_code == 429 and problem is not None and not g.get("limit_counted"):
+        metrics.count_limit_hit(g.get("problem_reason") or "unknown")
     event: dict[str, Any] = {
         "request_id": request_id, "method": request.method, "route": route,
         "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
@@ -68,10 +111,9 @@ def _finish(response: Response) -> Response:
     if request.url_rule is None:
         event["path"] = _logged_path()
     if problem is not None:
-        event["problem"] = metrics.bounded(problem.get("code"))
-    phone = _masked_phone()
-    if phone:
-        event["phone"] = phone
+        event["problem"] = metrics.bounded(problem)
+    if g.get("phone"):
+        event["phone"] = g.phone
     # Probes and scrapes arrive every few seconds; when they succeed they are noise.
     quiet = route in QUIET_ROUTES and response.status_code < 400
     access_log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s", request.method, route,
@@ -84,30 +126,3 @@ def _logged_path() -> str:
     return "/".join(REDACTED if _KEY_LIKE.fullmatch(part) and not ID_PATTERN.match(part)
                     else part for part in segments)
 
-
-def _problem(response: Response) -> dict[str, Any] | None:
-    if response.mimetype != "application/problem+json" or response.is_streamed:
-        return None
-    try:
-        problem = json.loads(response.get_data())
-    except ValueError:
-        return None
-    return problem if isinstance(problem, dict) else None
-
-
-def _masked_phone() -> str | None:
-    """The request's phone number, masked; ``invalid`` when it is not one."""
-    if not request.is_json or request.method != "POST":
-        return None
-    try:
-        body = json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError, HTTPException):  # malformed, or over the size limit
-        return None
-    raw = body.get("phone") if isinstance(body, dict) else None
-    if not isinstance(raw, str):
-        return None
-    try:
-        phone = current_app.extensions["otp"].verifications.phones.parse(raw)
-    except ServiceError:
-        return "invalid"
-    return mask_phone(phone.e164)

@@ -6,10 +6,11 @@ import functools
 from importlib import resources
 
 import yaml
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from service import metrics
 from service.errors import ServiceError
+from service.http.context import services
 
 bp = Blueprint("ops", __name__)
 
@@ -23,22 +24,22 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Readiness: the state store answers within its timeout."""
-    services = current_app.extensions["otp"]
+    found = services()
     checks = {"store": "ok", "configuration": "ok"}
     try:
-        services.store.ping()
+        found.store.ping()
     except ServiceError:
         checks["store"] = "unavailable"
     body = {"status": "ready" if checks["store"] == "ok" else "not_ready", "checks": checks}
-    if services.startup_notes:
-        body["notes"] = services.startup_notes
+    if found.startup_notes:
+        body["notes"] = found.startup_notes
     return jsonify(body), 200 if checks["store"] == "ok" else 503
 
 
 @bp.get("/openapi.yaml")
 def openapi():
     """The OpenAPI 3.1 description of this service, as it runs."""
-    sandbox = current_app.extensions["otp"].settings.sandbox
+    sandbox = services().settings.sandbox
     return Response(openapi_document(sandbox), mimetype="application/yaml")
 
 
@@ -62,6 +63,6 @@ def openapi_document(sandbox: bool) -> str:
 @bp.get("/metrics")
 def prometheus_metrics():
     """Prometheus metrics in the text exposition format (summed over gunicorn workers)."""
-    current_app.extensions["otp_credits"].refresh_if_stale()
+    services().admin.credits.refresh_if_stale()
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type)

@@ -26,7 +26,14 @@ HTTP_CODES = {
 }
 
 
+def record(problem: dict) -> None:
+    """The request's problem, as facts for its access line and metrics (:mod:`.observe`)."""
+    g.problem_code = problem.get("code")
+    g.problem_reason = problem.get("reason")
+
+
 def problem_response(problem: dict, headers=None) -> Response:
+    record(problem)
     response = Response(json.dumps(problem), status=problem["status"],
                         mimetype="application/problem+json")
     for name, value in (headers or {}).items():
@@ -52,6 +59,7 @@ def http_problem(e: HTTPException) -> Response:
     if status == 429:
         problem["reason"] = g.get("limit_name", "limit")
     problem.update(getattr(e, "problem_extensions", {}))
+    record(problem)
     response = e.get_response()
     response.data = json.dumps(problem)
     response.mimetype = "application/problem+json"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from service.http.auth import client_required
+from service.http.context import services
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -13,5 +14,5 @@ bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 @client_required
 def messages():
     """The SMS the sandbox simulator received, newest last, with their codes."""
-    simulator = current_app.extensions["otp"].simulator
+    simulator = services().simulator
     return jsonify(simulator.state.messages())

@@ -8,7 +8,9 @@ from typing import Any
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from service.admin.audit import CURSOR
 from service.errors import ServiceError
+from service.verification.errors import ValidationFailed
 from service.verification.messages import LOCALE_PATTERN
 
 
@@ -18,10 +20,6 @@ class MalformedJson(ServiceError):
 
 class UnsupportedMediaType(ServiceError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
-
-
-class ValidationFailed(ServiceError):
-    status, code, title = 422, "validation_failed", "Request validation failed"
 
 
 class StrictBoolean(fields.Boolean):
@@ -72,10 +70,22 @@ class UnlockSchema(StrictSchema):
                                                          validate.Regexp(r"\A[0-9A-Za-z]+\Z")])
 
 
+class LockoutSchema(StrictSchema):
+    phone = fields.String(required=True, validate=validate.Length(1, 32))
+
+
+class AuditQuery(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    before = fields.String(validate=validate.Regexp(CURSOR))
+
+
 START = StartSchema()
 CHECK = CheckSchema()
-UNLOCK = UnlockSchema()
 EMPTY = StrictSchema()
+# the admin API's and the console's (one schema for both faces of the admin side)
+UNLOCK = UnlockSchema()
+LOCKOUT = LockoutSchema()
+AUDIT_QUERY = AuditQuery()
 
 
 NOT_UNICODE = "Not valid Unicode text (a lone UTF-16 surrogate escape such as \\ud800)."

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse_many
 
 from service.errors import RateLimited
+from service.events import Event
 from service.storage import store_call
 from service.verification.decisions import Count, Counted
 from service.verification.phones import Phone
@@ -137,13 +138,13 @@ class PhoneLimits:
 
     def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
         kind, item = counted.kind, counted.item
-        self.on_event("limit_hit", limit=kind)
+        self.on_event(Event.LIMIT_HIT, limit=kind)
         if not counted.breaker:
             raise RateLimited(f"Too many requests for this phone number ({item}).",
                               max(1.0, wait), kind, limit=item.amount)
         if opened:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
-            self.on_event("breaker_tripped", kind=kind)
+            self.on_event(Event.BREAKER_TRIPPED, kind=kind)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)
 

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 
+from service.events import Event
 from service.gateway import GatewayError, TokenNotFound
 from service.verification import errors
 from service.verification.codes import matches_mask, normalise_input
@@ -59,7 +60,7 @@ class Checks:
         if settlement.decision is Settled.UNCHANGED:
             self._raise_if_closed(settled)
         approved = settlement.decision is Settled.APPROVED
-        self.on_event("checked", verification=settled, valid=approved)
+        self.on_event(Event.CHECKED, verification=settled, valid=approved)
         return settled, approved
 
     @staticmethod
@@ -110,7 +111,7 @@ class Checks:
             if claim.decision is Claimed.CLOSED:
                 raise self._closed(claim.status)
             if claim.decision is Claimed.LOCKED:
-                self.on_event("phone_locked")
+                self.on_event(Event.PHONE_LOCKED)
                 raise errors.RateLimited("Too many wrong codes for this phone number.",
                                          claim.wait_ms / 1000, "phone_locked")
             if claim.decision is Claimed.RESEND_REQUIRED:

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.errors import ServiceError
+from service.events import Event
 from service.verification.decisions import Recorded
 from service.verification.delivery_reasons import REASON, describe
-from service.verification.errors import VerificationNotFound
+from service.verification.errors import ValidationFailed, VerificationNotFound
 from service.verification.keys import ID_PATTERN, PENDING_HORIZON_MS
 from service.verification.store import VerificationStore
 from service.verification.trn import parse_trn, trn_for
@@ -58,10 +59,6 @@ CLOCK_SKEW_MS = 5 * 60 * 1000
 
 class InvalidSignature(ServiceError):
     status, code, title = 403, "invalid_signature", "Missing or wrong signature"
-
-
-class InvalidNotification(ServiceError):
-    status, code, title = 422, "validation_failed", "Request validation failed"
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,7 @@ class DeliveryNotifier:
         if stamp and at_ms is None:
             problems["t"] = ["must be an ISO 8601 time."]
         if problems:
-            raise InvalidNotification("The notification's values are malformed.",
+            raise ValidationFailed("The notification's values are malformed.",
                                       errors=problems)
         return Report(verification_id, send, KINDS[kind], reason, self._plausible(at_ms))
 
@@ -183,7 +180,7 @@ class DeliveryNotifier:
         if decision is Recorded.UPDATED and report.status != "submitted":
             log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
                      family)
-            self._events("delivery", status=report.status, reason_class=family)
+            self._events(Event.DELIVERY, status=report.status, reason_class=family)
         return decision
 
     # -- the inquiry fallback ------------------------------------------------------------

@@ -23,7 +23,9 @@ class InvalidCode(ServiceError):
     status, code, title = 422, "invalid_code", "Code does not fit the mask"
 
 
-class OptionNotAllowed(ServiceError):
+class ValidationFailed(ServiceError):
+    """A value the caller sent is refused: a field, an option, a notification's value."""
+
     status, code, title = 422, "validation_failed", "Request validation failed"
 
 

@@ -12,20 +12,61 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from service.storage import store_call
 from service.verification.errors import IdempotencyInProgress, IdempotencyKeyReused
-from service.verification.store import store_call
 
 TTL_SECONDS = 24 * 3600
 CLAIM_SECONDS = 60  # a claim whose owner died frees itself after this
+# Refusals that changed nothing and may well differ on a retry (busy, limited): not replayed.
+# Server-side failures (5xx) neither.
+NOT_RECORDED = frozenset({409, 429})
+
+
+def replays(status: int) -> bool:
+    """Whether a refusal with this status is recorded, to be replayed to a retry."""
+    return status < 500 and status not in NOT_RECORDED
 
 
 @dataclass(frozen=True)
-class Recorded:
+class Answered:
+    """A request that did its work: replayed as the verification is now."""
+
     status: int
-    outcome: dict[str, Any]
+    verification_id: str
+    valid: bool | None = None  # a check's answer
+
+    def stored(self) -> dict[str, Any]:
+        extra = {} if self.valid is None else {"valid": self.valid}
+        return {"verification_id": self.verification_id, **extra}
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A request refused for good (its refusal would be the same again): replayed as it was."""
+
+    problem: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> int:
+        return self.problem["status"]
+
+    def stored(self) -> dict[str, Any]:
+        return {"problem": self.problem, "headers": self.headers}
+
+
+Recorded = Answered | Refused
+
+
+def _recorded(status: int, outcome: dict[str, Any]) -> Recorded:
+    """The typed record of what ``record`` stored (the stored layout is kept for records
+    written by earlier versions: they live a day)."""
+    if "problem" in outcome:
+        return Refused(outcome["problem"], outcome.get("headers") or {})
+    return Answered(status, outcome["verification_id"], outcome.get("valid"))
 
 
 class IdempotencyStore:
@@ -58,7 +99,7 @@ class IdempotencyStore:
                     raise IdempotencyKeyReused(
                         "This Idempotency-Key was used with a different request body.")
                 if record["state"] == "done":
-                    return Recorded(record["status"], record["outcome"])
+                    return _recorded(record["status"], record["outcome"])
             if time.monotonic() >= deadline:
                 raise IdempotencyInProgress(
                     "A request with this Idempotency-Key is still being processed.",
@@ -66,10 +107,9 @@ class IdempotencyStore:
             time.sleep(0.02)
 
     @store_call
-    def record(self, client: str, key: str, fingerprint: str, status: int,
-               outcome: dict[str, Any]) -> None:
-        value = json.dumps({"fp": fingerprint, "state": "done", "status": status,
-                            "outcome": outcome})
+    def record(self, client: str, key: str, fingerprint: str, recorded: Recorded) -> None:
+        value = json.dumps({"fp": fingerprint, "state": "done", "status": recorded.status,
+                            "outcome": recorded.stored()})
         self.redis.set(self._key(client, key), value, ex=TTL_SECONDS)
 
     @store_call

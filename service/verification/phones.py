@@ -6,7 +6,6 @@ one limit counter and one lockout (docs/security.md 12).
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -50,11 +49,6 @@ class PhonePolicy:
 
     def parse(self, raw: str) -> Phone:
         """Normalise ``raw`` or raise the problem that says why it is refused."""
-        if not isinstance(raw, str):
-            return self._check(raw)  # raises
-        return _accepted(self, raw)
-
-    def _check(self, raw: str) -> Phone:
         number = _parse(raw, self.default_region)
         country = phonenumbers.region_code_for_number(number) or "ZZ"
         number_type = phonenumbers.number_type(number)
@@ -66,13 +60,6 @@ class PhonePolicy:
             raise CountryNotAllowed(f"Numbers from {country} are not accepted here.")
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return Phone(e164, country)
-
-
-# A request parses its number twice (the verification, then its access log line):
-# remembered, the second costs nothing. Refusals are not remembered (they raise).
-@functools.lru_cache(maxsize=512)
-def _accepted(policy: PhonePolicy, raw: str) -> Phone:
-    return policy._check(raw)
 
 
 def _parse(raw: str, default_region: str | None) -> phonenumbers.PhoneNumber:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from service.events import Event
 from service.gateway import AspsmsClient, GatewayError, GatewayTimeout
 from service.verification import errors, keys, messages
 from service.verification.budgets import NO_LIMITS, NoLimits, PhoneLimits
@@ -82,7 +83,7 @@ class VerificationService(Checks):
             self._deliver(verification)
         except GatewayError as e:
             raise self._send_failed(plan, reservation, seen, e) from e
-        self.on_event("sent", country=plan.phone.country, test=plan.test,
+        self.on_event(Event.SENT, country=plan.phone.country, test=plan.test,
                       verification=verification)
         return Started(verification, reservation.outcome is Send.CREATED)
 
@@ -107,7 +108,7 @@ class VerificationService(Checks):
         unknown = isinstance(error, GatewayTimeout) and error.outcome_unknown
         if not unknown:
             self._take_back(plan, reservation, seen)
-        self.on_event("send_failed", country=plan.phone.country)
+        self.on_event(Event.SEND_FAILED, country=plan.phone.country)
         problem = problem_for(error, verification_id=reservation.verification_id)
         if unknown:
             problem.extensions["verification_id"] = reservation.verification_id
@@ -169,12 +170,12 @@ class VerificationService(Checks):
         mask = request.code_mask or self.policy.code_mask
         problem = validate_mask(mask)
         if problem:
-            raise errors.OptionNotAllowed(f"code_mask {problem}.",
+            raise errors.ValidationFailed(f"code_mask {problem}.",
                                           errors={"code_mask": [problem]})
         validity = request.validity_minutes or self.policy.validity_minutes
         if not 1 <= validity <= self.policy.validity_minutes:
             message = f"must be between 1 and {self.policy.validity_minutes}"
-            raise errors.OptionNotAllowed(f"validity_minutes {message}.",
+            raise errors.ValidationFailed(f"validity_minutes {message}.",
                                           errors={"validity_minutes": [message]})
         return mask, validity
 
@@ -198,7 +199,7 @@ class VerificationService(Checks):
 
     def _deliver(self, verification: Verification) -> None:
         if verification.test:
-            self.on_event("test_number_used", verification=verification)
+            self.on_event(Event.TEST_NUMBER_USED, verification=verification)
             return
         urls = self.notifier.urls_for(verification)
         self.gateway.send_token_sms(

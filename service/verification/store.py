@@ -29,7 +29,6 @@ from service.verification.decisions import (
 )
 from service.verification.keys import (
     FAILURE_MEMORY_MS,
-    ID_PATTERN,
     PENDING_HORIZON_MS,
     RETENTION_MS,
     TAGS,
@@ -37,10 +36,7 @@ from service.verification.keys import (
 from service.verification.replicas import ReplicaGuard
 from service.verification.scripts import register_script
 
-# ID_PATTERN (home: keys.py) and store_call (home: storage.py) are still imported from
-# here by http/observe.py, admin_ops.py, audit.py and idempotency.py
-__all__ = ["ID_PATTERN", "UNREAD", "Reservation", "Unreplicated", "VerificationStore",
-           "store_call"]
+__all__ = ["UNREAD", "Reservation", "Unreplicated", "VerificationStore"]
 
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
            "record_delivery", "clear_lockout")

@@ -1,22 +1,20 @@
 """The admin web console at /admin/: server-rendered pages over the API's own AdminOps.
 
 Signing in checks an admin key the way the API does; the session lives in the state store
-and the cookie only names it (:mod:`.signing`, :mod:`service.console_sessions`). Every POST
+and the cookie only names it (:mod:`.signing`, :mod:`service.admin.console_sessions`). Every POST
 carries Flask-WTF's CSRF token. The pages need no JavaScript, so the Content-Security-Policy
 allows none. Page views are not audited, only what changes state and signing in and out.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 from flask import Flask, current_app, g, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from service.console_sessions import IDLE_SECONDS, ConsoleSessions
+from service.admin.console_sessions import IDLE_SECONDS, cookie_key
 from service.errors import ServiceError, StoreUnavailable
 from service.http.console import pages, signing
 from service.http.console.base import SECURITY_HEADERS, Message, bp, csrf
@@ -30,17 +28,13 @@ API_TYPES = ["application/problem+json", "application/json"]
 
 def init_app(app: Flask, settings) -> None:
     """Session cookie and store, CSRF protection, the console's routes and its 404 page."""
-    # A key of its own, so the cookie's signatures say nothing about OTP_SECRET.
-    app.secret_key = hmac.new(settings.secret, b"aspsms-verify console session",
-                              hashlib.sha256).digest()
+    app.secret_key = cookie_key(settings.secret)
     app.config.update(SESSION_COOKIE_NAME="otp_console", SESSION_COOKIE_PATH="/admin",
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       PERMANENT_SESSION_LIFETIME=IDLE_SECONDS,
                       # the JSON API takes bearer keys, not cookies: only the console checks
                       WTF_CSRF_CHECK_DEFAULT=False)
     app.session_interface = signing.CookieSessions()
-    app.extensions["otp_console_sessions"] = ConsoleSessions(app.extensions["otp"].redis,
-                                                             app.secret_key)
     csrf.init_app(app)
     app.register_blueprint(bp)
     for routing_error in (NotFound, MethodNotAllowed):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_wtf.csrf import CSRFProtect
 
-from service.admin_ops import AdminOps
+from service.admin.console_sessions import ConsoleSessions
+from service.admin.ops import AdminOps
 from service.config import SANDBOX_ADMIN_KEY
-from service.console_sessions import ConsoleSessions
+from service.http.context import services
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
 csrf = CSRFProtect()
@@ -33,15 +34,15 @@ class Message(NamedTuple):
 
 
 def ops() -> AdminOps:
-    return current_app.extensions["otp_admin"]
+    return services().admin.ops
 
 
 def sessions() -> ConsoleSessions:
-    return current_app.extensions["otp_console_sessions"]
+    return services().admin.console_sessions
 
 
 def settings():
-    return current_app.extensions["otp"].settings
+    return services().settings
 
 
 @bp.before_request

@@ -3,16 +3,16 @@ sandbox mode the messages the simulator received."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, g, render_template, request
+from flask import abort, g, render_template, request
 from marshmallow import ValidationError
 
-from service.admin_ops import OriginatorStatus
+from service.admin.originators import OriginatorStatus
 from service.errors import ServiceError
 from service.gateway import OriginatorState
 from service.http import schemas
-from service.http.admin import AUDIT_QUERY, LOCKOUT
 from service.http.console.base import Message, bp, ops, settings
 from service.http.console.signing import signed_in
+from service.http.context import services
 
 AUDIT_PAGE_SIZE = 50
 
@@ -91,7 +91,7 @@ def lockouts():
         return render_template("console/lockouts.html")
 
     def action() -> Message:
-        phone = _load(LOCKOUT, phone=request.form.get("phone", "").strip())["phone"]
+        phone = _load(schemas.LOCKOUT, phone=request.form.get("phone", "").strip())["phone"]
         result = ops().clear_lockout(g.admin, phone)
         if result["cleared"]:
             return Message("ok", f"Cleared: {result['phone']} can check codes again.")
@@ -108,7 +108,7 @@ def audit():
     """The audit log, newest first, a page at a time."""
     before = request.args.get("before") or None
     if before is not None:
-        _load(AUDIT_QUERY, before=before)
+        _load(schemas.AUDIT_QUERY, before=before)
     entries, cursor = ops().audit_page(g.admin, AUDIT_PAGE_SIZE, before, record=False)
     return render_template("console/audit.html", entries=entries, cursor=cursor,
                            first_page=before is None)
@@ -120,7 +120,7 @@ def messages():
     """Sandbox only: the SMS the simulator received (codes and unlock codes), newest first."""
     if not settings().sandbox:
         abort(404)
-    simulator = current_app.extensions["otp"].simulator
+    simulator = services().simulator
     return render_template("console/messages.html",
                            entries=list(reversed(simulator.state.messages())))
 

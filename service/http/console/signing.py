@@ -2,7 +2,7 @@
 
 The cookie (Flask's signed session: HttpOnly, SameSite=Strict, Secure over https, scoped to
 /admin) holds a session id and Flask-WTF's CSRF token; who is signed in, and whether that
-still holds, is decided by :class:`service.console_sessions.ConsoleSessions` on each request.
+still holds, is decided by :class:`service.admin.console_sessions.ConsoleSessions` on each request.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ``aspsms_credits`` gauge: the balance the gateway last reported, kept fresh.
 
 The gauge is set whenever the service learns the balance (an admin's credits call, and
-this refresher), through the ``credits`` event that :mod:`service.metrics` listens to. A
+this refresher), through the ``Event.CREDITS`` event that :mod:`service.metrics` listens to. A
 scrape of ``/metrics`` that finds this process's last reading older than
 ``REFRESH_SECONDS`` asks the gateway (``CheckCredits``) before it answers, so the gauge is
 never older than that interval plus one scrape, and a process asks at most once per
@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from service.events import Event
 from service.gateway import AspsmsClient, GatewayError
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,9 @@ class CreditsRefresher:
         self._asked_at: float | None = None  # the last reading, ours or anyone's
         self._asking = threading.Lock()
 
-    def on_event(self, name: str, **details) -> None:
+    def on_event(self, name: Event, **details) -> None:
         """Event-bus listener: a balance learned elsewhere counts as a fresh reading."""
-        if name == "credits":
+        if name is Event.CREDITS:
             self._asked_at = self.clock()
 
     def refresh_if_stale(self) -> None:
@@ -54,11 +55,5 @@ class CreditsRefresher:
             return
         finally:
             self._asking.release()
-        self.events("credits", credits=credits)
+        self.events(Event.CREDITS, credits=credits)
 
-
-def init_app(app, services) -> CreditsRefresher:
-    refresher = CreditsRefresher(services.gateway, services.events)
-    services.events.subscribe(refresher.on_event)
-    app.extensions["otp_credits"] = refresher
-    return refresher

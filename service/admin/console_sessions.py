@@ -30,6 +30,12 @@ ABSOLUTE_SECONDS = 8 * 3600
 KEY_PREFIX = "otp:console:session:"
 
 
+def cookie_key(secret: bytes) -> bytes:
+    """The console's own key (Flask's cookie signatures, the entries' fingerprints), so that
+    neither says anything about OTP_SECRET."""
+    return hmac.new(secret, b"aspsms-verify console session", hashlib.sha256).digest()
+
+
 class ConsoleSessions:
     def __init__(self, client, secret: bytes, *, clock: Callable[[], float] = time.time,
                  idle: int = IDLE_SECONDS, absolute: int = ABSOLUTE_SECONDS):
