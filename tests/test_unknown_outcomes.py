@@ -148,6 +148,44 @@ def test_a_status_that_says_the_gateway_did_nothing_spends_nothing(
     assert check(http, auth, last_code(simulator, PHONE), id=vid).get_json()["valid"] is True
 
 
+def test_a_check_read_before_a_resend_never_asks_about_the_spent_token(
+        make_app, auth, simulator, monkeypatch):
+    # the race: a check reads the verification (token R1, spent by a timed-out check), a
+    # resend brings R2, then the check claims: it must ask about R2, never R1 (the gateway
+    # approves a verified R1 for any code)
+    app = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_RESEND_COOLDOWN="0")
+    http = app.test_client()
+    vid = start(http, auth, PHONE).get_json()["id"]
+    first = last_code(simulator, PHONE)
+    slow_down(simulator, "VerifyToken")
+    assert check(http, auth, first, id=vid).get_json()["resend_required"] is True
+    time.sleep(SLOW)  # the gateway has verified R1 by now
+    verifications = app.extensions["otp"].verifications
+    read_before = verifications.read(verifications.store.read(vid)["client"], vid)
+    assert start(http, auth, PHONE).status_code == 200  # the resend: R2
+    monkeypatch.setattr(verifications, "_find_for_check", lambda *_: read_before)
+    wrong = "000000" if first != "000000" else "111111"
+    refused = check(http, auth, wrong, id=vid)
+    assert refused.status_code == 200 and refused.get_json()["valid"] is False
+    assert read(http, auth, vid)["status"] == "pending"
+    approved = check(http, auth, last_code(simulator, PHONE), id=vid)
+    assert approved.get_json()["status"] == "approved"
+
+
+def test_a_spent_token_is_never_approved_whatever_the_gateway_says(
+        http, auth, app, redis_db):
+    # settle_check.lua's own guard, below the claim's: 'valid' for the spent token is unknown
+    vid = start(http, auth, PHONE).get_json()["id"]
+    key = keys.verification_key(vid)
+    ref, phone_hash = redis_db.hmget(key, "ref", "ph")
+    redis_db.hset(key, "spent_ref", ref)
+    store = app.extensions["otp"].verifications.store
+    settled = store.settle_check(vid, phone_hash, outcome="valid", now_ms=1,
+                                 masked_phone="+41*****01", lockout=(10, 60000, 86400000),
+                                 token_reference=ref)
+    assert settled.decision.value == "unknown" and settled.state["status"] == "pending"
+
+
 # -- sends (14.2) -------------------------------------------------------------------------
 def test_timed_out_sends_count_toward_max_sends(make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_MAX_SENDS="2",

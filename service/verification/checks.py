@@ -7,6 +7,7 @@ settled as if the gateway had decided (settle_check.lua).
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import random
@@ -50,7 +51,7 @@ class Checks:
         typed = normalise_input(code, form)
         if not matches_mask(typed, form):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
-        self._claim(verification)
+        verification = self._claim(verification)
         try:
             valid = self._ask_gateway(verification, typed, expected)
         except GatewayError as e:
@@ -94,7 +95,9 @@ class Checks:
                 raise errors.VerificationNotFound("No verification for this phone number.")
         return self.read(client, verification_id)
 
-    def _claim(self, verification: Verification) -> None:
+    def _claim(self, verification: Verification) -> Verification:
+        """The verification as claimed: with the token reference current at the claim (a
+        resend since it was read brings a new one; the one read may be spent)."""
         windows = self.limits.check_windows(verification.phone_hash)
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         pause = FIRST_POLL_SECONDS
@@ -105,7 +108,7 @@ class Checks:
                 masked_phone=mask_phone(verification.phone), lockout=self._lockout,
                 windows=windows)
             if claim.decision is Claimed.CLAIMED:
-                return
+                return dataclasses.replace(verification, token_reference=claim.reference)
             if claim.decision is Claimed.NOT_FOUND:
                 raise errors.VerificationNotFound("No such verification.")
             if claim.decision is Claimed.CLOSED:

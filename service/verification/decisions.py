@@ -67,6 +67,7 @@ class Claim:
     status: str = ""  # CLOSED: the verification's status
     wait_ms: int = 0  # LOCKED, BUSY, LIMITED
     window: int = 0  # LIMITED: the check limit's item that refused (1-based)
+    reference: str = ""  # CLAIMED: the token reference current when the claim was taken
 
     @classmethod
     def parse(cls, answer: list) -> Claim:
@@ -77,6 +78,8 @@ class Claim:
             return cls(decision, wait_ms=int(answer[1]))
         if decision is Claimed.LIMITED:
             return cls(decision, window=int(answer[1]), wait_ms=int(answer[2]))
+        if decision is Claimed.CLAIMED:
+            return cls(decision, reference=answer[1])
         return cls(decision)
 
 

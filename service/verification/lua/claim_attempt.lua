@@ -9,7 +9,7 @@
 -- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
 -- ARGV[4] the masked phone, written when the verification ends here
 -- ARGV[5..8] the lockout (_spend_attempt.lua)   ARGV[9..] per window: amount, window (ms)
--- Answers {'claimed'}, {'not_found'}, {'closed', status}, {'locked', wait ms},
+-- Answers {'claimed', the token reference to check}, {'not_found'}, {'closed', status}, {'locked', wait ms},
 -- {'busy', wait ms}, {'resend_required'} or {'limited', window index, wait ms}.
 local now = tonumber(ARGV[1])
 local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy', 'ref', 'spent_ref')
@@ -58,4 +58,6 @@ for i = 3, #KEYS do
   window_count(KEYS[i], tonumber(ARGV[at]), tonumber(ARGV[at + 1]), now)
 end
 redis.call('HSET', KEYS[1], 'busy', string.format('%d', now + tonumber(ARGV[3])))
-return {'claimed'}
+-- the token to ask about is the one current now, not the one a caller read before a resend
+-- (that one may be the spent token, which the gateway would approve for any code)
+return {'claimed', v[5]}

@@ -22,6 +22,9 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'pending' or outcome == 'error' then
   return answer('unchanged')
 end
+if outcome == 'valid' and redis.call('HGET', KEYS[1], 'spent_ref') == ARGV[8] then
+  outcome = 'unknown'  -- a spent token answers OK for any code: never an approval
+end
 if outcome == 'valid' then
   redis.call('HSET', KEYS[1], 'status', 'approved', 'ended', now, 'phone', ARGV[3])
   redis.call('DEL', KEYS[2])
