@@ -230,13 +230,13 @@ def store_down(monkeypatch):
     client (state, phone limits, budgets) fails as if the server were gone."""
     down = threading.Event()
 
-    def attach(app):
+    def attach(app, error=redis.exceptions.ConnectionError):
         pool = app.extensions["otp"].store.redis.connection_pool
         original = pool.get_connection
 
         def get_connection(*args, **kwargs):
             if down.is_set():
-                raise redis.exceptions.ConnectionError("injected: the store is gone")
+                raise error("injected: the store is gone")
             return original(*args, **kwargs)
 
         monkeypatch.setattr(pool, "get_connection", get_connection)
@@ -276,10 +276,12 @@ def test_a_start_the_store_fails_after_its_reservation_can_be_retried(
     assert len(messages(simulator)) == 1
 
 
+@pytest.mark.parametrize("error", [redis.exceptions.ConnectionError,
+                                   redis.exceptions.TimeoutError])  # refused, or frozen
 def test_the_undo_lands_by_itself_once_the_store_is_back(
-        make_app, auth, simulator, redis_db, store_down, monkeypatch):
+        make_app, auth, simulator, redis_db, store_down, monkeypatch, error):
     app = make_app()
-    down = store_down(app)
+    down = store_down(app, error)
     fail_right_after(monkeypatch, app.extensions["otp"].verifications.gateway,
                      "send_token_sms", down)
     sim(simulator, "POST", "/_sim/faults", json={"http_status": 500,
@@ -288,9 +290,10 @@ def test_the_undo_lands_by_itself_once_the_store_is_back(
     # the gateway's failure is the answer; the undo the store refused is retried later
     assert failed.status_code == 502 and failed.get_json()["code"] == "upstream_error"
     assert reservations(redis_db)
+    time.sleep(0.3)  # the background retries meet the outage too
     sim(simulator, "DELETE", "/_sim/faults")
     down.clear()
-    wait_for(lambda: not reservations(redis_db), timeout=3)
+    wait_for(lambda: not reservations(redis_db), timeout=5)
     elsewhere = make_app().test_client()  # another process: it knows of no kept undo
     assert start(elsewhere, auth, PHONE).status_code == 201
     assert len(messages(simulator)) == 1

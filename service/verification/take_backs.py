@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from service import waits
 from service.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -93,4 +94,5 @@ class TakeBacks:
                     pause = self._first_pause
                     self._changed.wait()
             time.sleep(pause)
+            waits.begin()  # each pass waits for the store once, as a request does
             pause = self._first_pause if self.flush() else min(pause * 2, self._longest_pause)
