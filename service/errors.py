@@ -15,6 +15,9 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
     title = "Internal error"
+    # True when what failed may still have happened (a send or check whose gateway answer
+    # never came): an idempotent retry must get this answer again, not a second try
+    outcome_unknown = False
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None,
                  **extensions: Any):

@@ -203,6 +203,33 @@ def test_timed_out_sends_count_toward_max_sends(make_app, auth, simulator):
     assert read(http, auth, vid)["send_count"] == 2
 
 
+def test_a_retry_with_the_same_idempotency_key_replays_a_timed_out_send(
+        make_app, auth, simulator):
+    # the SMS may have gone out: the retry must not text the person a second time
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_RESEND_COOLDOWN="0").test_client()
+    slow_down(simulator, "SendTokenSMS", count=None)
+    once = {"Idempotency-Key": "signup-42"}
+    first = start(http, auth, PHONE, headers=once)
+    assert first.status_code == 504
+    again = start(http, auth, PHONE, headers=once)
+    assert again.status_code == 504 and again.get_json() == first.get_json()
+    time.sleep(SLOW)
+    assert len(messages(simulator)) == 1
+
+
+def test_a_retry_with_the_same_idempotency_key_replays_a_timed_out_check(
+        make_app, auth, simulator):
+    http = make_app(ASPSMS_TIMEOUT=TIMEOUT).test_client()
+    vid = start(http, auth, PHONE).get_json()["id"]
+    slow_down(simulator, "VerifyToken")
+    once = {"Idempotency-Key": "login-7"}
+    code = last_code(simulator, PHONE)
+    first = check(http, auth, code, headers=once, id=vid)
+    assert first.status_code == 504 and first.get_json()["resend_required"] is True
+    again = check(http, auth, code, headers=once, id=vid)
+    assert again.status_code == 504 and again.get_json() == first.get_json()
+
+
 def test_a_timed_out_send_leaves_a_pending_verification_its_code_can_approve(
         make_app, auth, simulator):
     http = make_app(ASPSMS_TIMEOUT=TIMEOUT, OTP_LIMIT_START_PER_PHONE="1 per hour").test_client()

@@ -63,7 +63,7 @@ def _answer(route: str, body: dict[str, Any], view: View) -> Response:
     try:
         answered, verification = view(body)
     except ServiceError as e:
-        if replays(e.status):
+        if replays(e.status, e.outcome_unknown):
             store.record(g.client, key, fingerprint, Refused(e.to_problem(), e.headers))
         else:
             store.release(g.client, key)

@@ -85,6 +85,7 @@ class Checks:
                         "attempt spent, a new code is needed",
                         extra={"verification_id": verification.id})
             problem.extensions["resend_required"] = settlement.state.get("status") == "pending"
+            problem.outcome_unknown = True
         return problem
 
     def _find_for_check(self, client, verification_id, phone) -> Verification:

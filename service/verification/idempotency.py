@@ -21,13 +21,14 @@ from service.verification.errors import IdempotencyInProgress, IdempotencyKeyReu
 TTL_SECONDS = 24 * 3600
 CLAIM_SECONDS = 60  # a claim whose owner died frees itself after this
 # Refusals that changed nothing and may well differ on a retry (busy, limited): not replayed.
-# Server-side failures (5xx) neither.
+# Server-side failures (5xx) neither, unless their outcome is unknown: a send or check that
+# may have happened is replayed, so that a retry never texts or checks a second time.
 NOT_RECORDED = frozenset({409, 429})
 
 
-def replays(status: int) -> bool:
+def replays(status: int, outcome_unknown: bool = False) -> bool:
     """Whether a refusal with this status is recorded, to be replayed to a retry."""
-    return status < 500 and status not in NOT_RECORDED
+    return outcome_unknown or (status < 500 and status not in NOT_RECORDED)
 
 
 @dataclass(frozen=True)

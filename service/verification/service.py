@@ -112,6 +112,7 @@ class VerificationService(Checks):
         problem = problem_for(error, verification_id=reservation.verification_id)
         if unknown:
             problem.extensions["verification_id"] = reservation.verification_id
+            problem.outcome_unknown = True
         return problem
 
     def _take_back(self, plan: StartPlan, reservation: Reservation, seen: str | None,
