@@ -86,8 +86,7 @@ class AdminOps:
         text a verification code to, and counted against the budgets like a send."""
         verifications = self.verifications
         phone = verifications.phones.parse(number)
-        if verifications.limits is not None:
-            verifications.limits.count_unlock_code(phone, self.store.phone_hash(phone.e164))
+        verifications.limits.count_unlock_code(phone, self.store.phone_hash(phone.e164))
 
     def unlock_originator(self, actor: str, originator: str, code: str) -> OriginatorStatus:
         with self._audited(actor, "originator.unlock", audit_target(originator)) as act:
