@@ -18,6 +18,7 @@ from service.verification.delivery import DeliveryNotifier
 from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
+from service.verification.tenant import DEFAULT, Tenant
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -34,6 +35,7 @@ class Services:
     gateway: AspsmsClient
     verifications: VerificationService
     admin: admin.Admin
+    default_tenant: Tenant  # the environment's configuration: the service "default"
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -76,6 +78,8 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
+                    default_tenant=Tenant(DEFAULT, settings.policy, settings.limits,
+                                          settings.phones),
                     admin=admin.build(redis, settings.secret, verifications, events,
                                       settings.policy.originator))
 

@@ -60,6 +60,9 @@ def client_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         g.client = _require("client")
+        # issue 17: the key's service (tenant); until managed services exist, every client
+        # key is one of the environment's, so the service "default"
+        g.tenant = services().default_tenant
         return view(*args, **kwargs)
 
     return wrapper

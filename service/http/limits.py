@@ -51,7 +51,7 @@ def on_breach(name: str):
 
 per_client = limiter.shared_limit(lambda: _settings().limits.per_client, scope="per_client",
                                   key_func=lambda: g.client, on_breach=on_breach("per_client"))
-start_per_ip = limiter.limit(lambda: _settings().limits.start_per_ip, scope="start_per_ip",
+start_per_ip = limiter.limit(lambda: _settings().limits.start_per_end_user_ip, scope="start_per_ip",
                              key_func=get_remote_address, on_breach=on_breach("start_per_ip"))
 
 

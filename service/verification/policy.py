@@ -11,6 +11,7 @@ each bad field) meet the same rules.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,7 +33,7 @@ class PolicyError(ValueError):
         self.problems = dict(problems)
 
 
-_KINDS = {int: "a whole number", bool: "true or false", str: "text"}
+_KINDS = {int: "a whole number", bool: "true or false", str: "text", tuple: "a list"}
 
 
 def rule(default: Any = dataclasses.MISSING, check: Check | None = None, *,
@@ -63,6 +64,28 @@ def _originator(value: str) -> str | None:
 
 def _template(value: str) -> str | None:
     return None if "<VERIFICATIONCODE>" in value else "must contain <VERIFICATIONCODE>"
+
+
+def _friendly_name(value: str) -> str | None:
+    return None if 1 <= len(value) <= 30 else "must be 1 to 30 characters"
+
+
+def _templates(value: Mapping[str, str]) -> str | None:
+    for locale, text in value.items():
+        if not isinstance(locale, str) or not isinstance(text, str):
+            return "must map locales to texts"
+        if "<VERIFICATIONCODE>" not in text:
+            return f"{locale}: must contain <VERIFICATIONCODE>"
+    return None
+
+
+_SAFE_ENTRY = re.compile(r"\A\+[1-9][0-9]{2,14}\Z")
+
+
+def _safe_list(value: tuple[str, ...]) -> str | None:
+    bad = [entry for entry in value if not isinstance(entry, str) or not _SAFE_ENTRY.match(entry)]
+    return (None if not bad else
+            f"entries must be E.164 numbers or prefixes like +4179123, got {bad[0]!r}")
 
 
 def _limit(value: str) -> str | None:
@@ -124,6 +147,13 @@ class Policy(_Checked):
     sms_enabled: bool = rule(True, kind=bool)
     message_template: str | None = rule(None, _template, kind=str, optional=True)
     test_numbers: Mapping[str, TestNumber] = rule(default_factory=dict, repr=False)  # by E.164
+    # issue 17 (services): a service's name in its texts ({service}), its texts per
+    # locale, the numbers exempt from budgets and breakers, and whether a start or check
+    # must say which end user it is for
+    friendly_name: str | None = rule(None, _friendly_name, kind=str, optional=True)
+    templates: Mapping[str, str] = rule(default_factory=dict, check=_templates)
+    safe_list: tuple[str, ...] = rule((), _safe_list, kind=tuple)
+    require_end_user_ip: bool = rule(False, kind=bool)
 
 
 @dataclass(frozen=True)
@@ -135,9 +165,15 @@ class Limits(_Checked):
     """
 
     start_per_phone: str = rule("5 per hour;10 per day", _limit, kind=str)
-    start_per_ip: str = rule("100 per hour;1000 per day", _limit, kind=str)
+    # the end user the caller names (end_user_ip), never the calling backend (issue 17)
+    start_per_end_user_ip: str = rule("100 per hour;1000 per day", _limit, kind=str)
     check_per_phone: str = rule("30 per hour", _limit, kind=str)
     per_client: str = rule("6000 per minute", _limit, kind=str)
     budget_per_prefix: str = rule("50 per hour", _limit, kind=str)
     budget_per_country: str = rule("1000 per hour", _limit, kind=str)
     budget_global: str = rule("5000 per hour;50000 per day", _limit, kind=str)
+    # issue 17: limits on the end user the caller names (end_user_ip, end_user_id), and a
+    # service's own cap on all its sends (None: only the deployment's budget_global)
+    check_per_end_user_ip: str = rule("50 per hour;200 per day", _limit, kind=str)
+    start_per_end_user: str = rule("10 per hour;20 per day", _limit, kind=str)
+    budget_total: str | None = rule(None, _limit, kind=str, optional=True)

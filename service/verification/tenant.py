@@ -1,0 +1,34 @@
+"""A service (tenant): one app's policy, limits and phone rules, as one frozen value.
+
+The environment's configuration is the service ``default`` (its keys are OTP_API_KEYS);
+services made through the admin API override any of its fields (issue 17, contract §7).
+The domain is handed the tenant of each request; it never looks one up. No Flask here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.verification.phones import PhonePolicy
+from service.verification.policy import Limits, Policy
+
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str  # DEFAULT, or "sv_" + 32 hex digits
+    policy: Policy
+    limits: Limits
+    phones: PhonePolicy
+    name: str = DEFAULT
+    twilio_sid: str = ""  # "VA" + 32 hex digits (issue 19)
+    webhook_url: str | None = None  # issue 18: where its events go, None: nowhere
+    webhook_events: frozenset[str] = frozenset()  # the event types sent; empty: all
+
+    def owner(self, key_name: str) -> str:
+        """Whose verifications a key sees. The default service keeps the contract's
+        per-key scoping (an existing deployment upgrades unchanged: its keys' names are
+        the owners of its stored verifications); a managed service's keys all see the
+        service's verifications (a rotated key keeps its pending ones)."""
+        return key_name if self.id == DEFAULT else self.id

@@ -1,0 +1,41 @@
+"""The service (tenant) value and the policy fields issue 17 adds: each held to its rule."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from service.verification.phones import PhonePolicy
+from service.verification.policy import Limits, Policy, PolicyError
+from service.verification.tenant import DEFAULT, Tenant
+
+BASE = Policy(originator="Test")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("friendly_name", ""), ("friendly_name", "x" * 31),
+    ("templates", {"en": "no placeholder"}),
+    ("safe_list", ("4179123",)), ("safe_list", ("+41 79",)), ("safe_list", ["+4179123"]),
+])
+def test_a_bad_service_field_is_refused_naming_it(field, value):
+    with pytest.raises(PolicyError) as refused:
+        dataclasses.replace(BASE, **{field: value})
+    assert set(refused.value.problems) == {field}
+
+
+def test_good_service_fields_are_kept():
+    policy = dataclasses.replace(BASE, friendly_name="Acme Login", safe_list=("+4179123",),
+                                 templates={"de": "Code: <VERIFICATIONCODE>"},
+                                 require_end_user_ip=True)
+    assert policy.safe_list == ("+4179123",) and policy.require_end_user_ip
+    with pytest.raises(PolicyError):
+        dataclasses.replace(Limits(), budget_total="lots")
+    assert dataclasses.replace(Limits(), budget_total="100 per day").budget_total
+
+
+def test_the_default_service_scopes_by_key_a_managed_one_by_service():
+    default = Tenant(DEFAULT, BASE, Limits(), PhonePolicy())
+    managed = dataclasses.replace(default, id="sv_" + "a" * 32)
+    assert default.owner("web") == "web" != default.owner("app")
+    assert managed.owner("web") == managed.owner("app") == managed.id
