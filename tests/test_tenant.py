@@ -39,3 +39,14 @@ def test_the_default_service_scopes_by_key_a_managed_one_by_service():
     managed = dataclasses.replace(default, id="sv_" + "a" * 32)
     assert default.owner("web") == "web" != default.owner("app")
     assert managed.owner("web") == managed.owner("app") == managed.id
+
+
+def test_twilio_sids_are_stable_distinct_and_shaped_like_twilios():
+    import re
+
+    from service.verification.tenant import twilio_account_sid, twilio_service_sid
+    secret = b"s" * 32
+    sid = twilio_service_sid(secret, DEFAULT)
+    assert re.fullmatch(r"VA[0-9a-f]{32}", sid) and sid == twilio_service_sid(secret, DEFAULT)
+    assert sid != twilio_service_sid(secret, "sv_" + "0" * 32) != twilio_service_sid(b"t", DEFAULT)
+    assert re.fullmatch(r"AC[0-9a-f]{32}", twilio_account_sid(secret))

@@ -7,6 +7,8 @@ The domain is handed the tenant of each request; it never looks one up. No Flask
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from service.verification.phones import PhonePolicy
@@ -32,3 +34,18 @@ class Tenant:
         the owners of its stored verifications); a managed service's keys all see the
         service's verifications (a rotated key keeps its pending ones)."""
         return key_name if self.id == DEFAULT else self.id
+
+
+def _sid(secret: bytes, prefix: str, what: str) -> str:
+    return prefix + hmac.new(secret, what.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def twilio_service_sid(secret: bytes, service_id: str) -> str:
+    """The service's Twilio sid ("VA" + 32 hex): derived, so stable across restarts and
+    processes without being stored (issue 19)."""
+    return _sid(secret, "VA", "twilio-service:" + service_id)
+
+
+def twilio_account_sid(secret: bytes) -> str:
+    """The deployment's Twilio account sid ("AC" + 32 hex), derived like the services'."""
+    return _sid(secret, "AC", "twilio-account")
