@@ -107,13 +107,14 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     observe.init_app(app, services)
 
     # blueprints
-    from service.http import admin, console, delivery, ops, otp
+    from service.http import admin, console, delivery, ops, otp, twilio
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(delivery.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
+    twilio.init_app(app, services)  # issue 19: /v2, Twilio Verify's face over the same domain
     if settings.sandbox:
         from service.http import sandbox_views
 

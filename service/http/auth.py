@@ -36,6 +36,11 @@ def admin_key_name(presented: str) -> str | None:
     return _match(presented, services().settings.keys.admins)
 
 
+def client_key_name(presented: str) -> str | None:
+    """The name of the client key presented (the Twilio layer's Basic password), or None."""
+    return _match(presented, services().settings.keys.clients)
+
+
 def _presented_key() -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
