@@ -1,0 +1,319 @@
+"""Issue 19: Twilio Verify v2 compatibility, driven by Twilio's own Python SDK (``twilio``)
+over real HTTP against the service (werkzeug's server), with the gateway simulator.
+
+The SDK is pointed at the service by its documented means: a custom ``HttpClient``, here
+Twilio's own one with the host swapped. Every answer's JSON is validated against the schema
+of its resource (tests/twilio_schemas.py, from Twilio's published description).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from tests import twilio_schemas as schemas
+from tests.conftest import ADMIN_KEY, CLIENT_KEY, OTHER_KEY, last_code
+from tests.helpers import PHONE, gateway_calls, start, wsgi_server
+
+TWILIO = "https://verify.twilio.com"
+
+
+class ToThisService(TwilioHttpClient):
+    """Twilio's HTTP client, sending to ``base`` what it would send to verify.twilio.com;
+    keeps the last answer so that its JSON can be validated."""
+
+    def __init__(self, base: str):
+        super().__init__(timeout=10)
+        self.base = base
+        self.last = None
+
+    def request(self, method, url, *args, **kwargs):
+        assert url.startswith(TWILIO)
+        self.last = super().request(method, self.base + url.removeprefix(TWILIO),
+                                    *args, **kwargs)
+        return self.last
+
+    def last_json(self, schema):
+        return schemas.validate(json.loads(self.last.text), schema)
+
+
+@dataclass
+class Deployment:
+    base: str
+    account_sid: str
+    service_sid: str
+    simulator: object
+
+    def client(self, password: str = CLIENT_KEY, username: str | None = None):
+        http = ToThisService(self.base)
+        return Client(username or self.account_sid, password, http_client=http), http
+
+    def service(self, password: str = CLIENT_KEY):
+        client, http = self.client(password)
+        return client.verify.v2.services(self.service_sid), http
+
+    def basic(self, password: str = CLIENT_KEY):
+        return (self.account_sid, password)
+
+
+@pytest.fixture
+def deploy(make_app, simulator):
+    """A running service (with environment ``overrides``), its account and service sids."""
+    with ExitStack() as stack:
+        def run(**overrides: str) -> Deployment:
+            base = stack.enter_context(wsgi_server(make_app(**overrides)))
+            ids = requests.get(base + "/admin/twilio", timeout=5,
+                               headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+            return Deployment(base, ids["account_sid"], ids["default_service_sid"], simulator)
+        yield run
+
+
+@pytest.fixture
+def twilio(deploy):
+    return deploy()
+
+
+def refusal(call) -> TwilioRestException:
+    with pytest.raises(TwilioRestException) as caught:
+        call()
+    return caught.value
+
+
+def error_body(http: ToThisService) -> dict:
+    return http.last_json(schemas.ERROR)
+
+
+# -- the flow ------------------------------------------------------------------------------
+def test_create_a_verification_sends_the_code_and_answers_twilios_verification(twilio):
+    service, http = twilio.service()
+    verification = service.verifications.create(to=PHONE, channel="sms")
+    body = http.last_json(schemas.VERIFICATION)
+    assert http.last.status_code == 201
+    assert verification.status == "pending" and verification.valid is False
+    assert verification.sid.startswith("VE") and verification.service_sid == twilio.service_sid
+    assert verification.account_sid == twilio.account_sid and verification.to == PHONE
+    assert body["url"] == f"{twilio.base}/v2/Services/{twilio.service_sid}/Verifications/" \
+                          f"{verification.sid}"
+    assert len(body["send_code_attempts"]) == 1
+    assert last_code(twilio.simulator, PHONE)  # the SMS went out through the gateway
+
+
+def test_check_wrong_then_right_approves_once(twilio):
+    service, http = twilio.service()
+    verification = service.verifications.create(to=PHONE, channel="sms")
+    code = last_code(twilio.simulator, PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    check = service.verification_checks.create(to=PHONE, code=wrong)
+    http.last_json(schemas.VERIFICATION_CHECK)
+    assert (check.status, check.valid, check.sid) == ("pending", False, verification.sid)
+    check = service.verification_checks.create(verification_sid=verification.sid, code=code)
+    http.last_json(schemas.VERIFICATION_CHECK)
+    assert http.last.status_code == 200 and (check.status, check.valid) == ("approved", True)
+    # single use: an approved verification is gone, as at Twilio, with our status carried
+    again = refusal(lambda: service.verification_checks.create(verification_sid=verification.sid,
+                                                               code=code))
+    assert (again.status, again.code) == (404, 20404)
+    assert "verification_status: approved" in again.msg
+    assert error_body(http)["details"]["verification_status"] == "approved"
+
+
+def test_fetch_by_sid_and_by_phone_number(twilio):
+    service, http = twilio.service()
+    created = service.verifications.create(to=PHONE, channel="sms", locale="de")
+    # Twilio's sid pattern allows upper-case hex digits
+    for sid in (created.sid, created.sid[:2] + created.sid[2:].upper(), PHONE):
+        fetched = service.verifications(sid).fetch()
+        http.last_json(schemas.VERIFICATION)
+        assert (fetched.sid, fetched.status, fetched.to) == (created.sid, "pending", PHONE)
+
+
+def test_cancel_ends_the_verification_and_a_fetch_then_is_twilios_404(twilio):
+    service, http = twilio.service()
+    created = service.verifications.create(to=PHONE, channel="sms")
+    canceled = service.verifications(created.sid).update(status="canceled")
+    http.last_json(schemas.VERIFICATION)
+    assert canceled.status == "canceled"
+    gone = refusal(service.verifications(created.sid).fetch)
+    assert (gone.status, gone.code) == (404, 20404)
+    assert error_body(http)["details"]["verification_status"] == "canceled"
+    code = last_code(twilio.simulator, PHONE)
+    gone = refusal(lambda: service.verification_checks.create(to=PHONE, code=code))
+    assert (gone.code, "verification_status: canceled" in gone.msg) == (20404, True)
+
+
+def test_max_check_attempts_is_60202(deploy):
+    twilio = deploy(OTP_MAX_ATTEMPTS="3")
+    service, http = twilio.service()
+    service.verifications.create(to=PHONE, channel="sms")
+    wrong = "000000" if last_code(twilio.simulator, PHONE) != "000000" else "111111"
+    statuses = [service.verification_checks.create(to=PHONE, code=wrong).status
+                for _ in range(3)]
+    assert statuses == ["pending", "pending", "max_attempts_reached"]
+    spent = refusal(lambda: service.verification_checks.create(to=PHONE, code=wrong))
+    assert (spent.status, spent.code) == (429, 60202)
+    assert error_body(http)["details"]["verification_status"] == "max_attempts_reached"
+
+
+def test_max_send_attempts_is_60203(deploy):
+    twilio = deploy(OTP_MAX_SENDS="2", OTP_RESEND_COOLDOWN="0")
+    service, http = twilio.service()
+    first = service.verifications.create(to=PHONE, channel="sms")
+    resent = service.verifications.create(to=PHONE, channel="sms")
+    assert resent.sid == first.sid and len(resent.send_code_attempts) == 2
+    refused = refusal(lambda: service.verifications.create(to=PHONE, channel="sms"))
+    assert (refused.status, refused.code) == (429, 60203)
+    assert http.last.headers["Retry-After"]
+    assert gateway_calls(twilio.simulator)["SendTokenSMS"] == 2
+
+
+# -- not found, credentials, refusals ------------------------------------------------------
+def test_unknown_verifications_and_services_are_20404(twilio):
+    service, http = twilio.service()
+    for call in (service.verifications("VE" + "0" * 32).fetch,
+                 service.verifications(PHONE).fetch,
+                 lambda: service.verification_checks.create(to=PHONE, code="123456"),
+                 lambda: service.verifications("VE" + "1" * 32).update(status="canceled")):
+        missing = refusal(call)
+        assert (missing.status, missing.code) == (404, 20404)
+        error_body(http)
+    client, http = twilio.client()
+    missing = refusal(lambda: client.verify.v2.services("VA" + "0" * 32).verifications.create(
+        to=PHONE, channel="sms"))
+    assert (missing.status, missing.code) == (404, 20404)
+    assert gateway_calls(twilio.simulator) == {}
+
+
+def test_another_clients_verification_is_not_found(twilio):
+    mine, _ = twilio.service()
+    created = mine.verifications.create(to=PHONE, channel="sms")
+    theirs, _ = twilio.service(OTHER_KEY)
+    assert refusal(theirs.verifications(created.sid).fetch).code == 20404
+
+
+@pytest.mark.parametrize("username, password", [
+    (None, "not-a-key-0123456789"),  # a wrong secret
+    ("AC" + "0" * 32, CLIENT_KEY),  # another account
+    (None, ADMIN_KEY),  # an admin key is no client key
+])
+def test_bad_credentials_are_20003(twilio, username, password):
+    client, http = twilio.client(password, username)
+    refused = refusal(lambda: client.verify.v2.services(twilio.service_sid).verifications
+                      .create(to=PHONE, channel="sms"))
+    assert (refused.status, refused.code) == (401, 20003)
+    error_body(http)
+    assert http.last.headers["WWW-Authenticate"].startswith("Basic")
+    assert gateway_calls(twilio.simulator) == {}
+
+
+def test_no_credentials_are_20003(twilio):
+    answer = requests.get(f"{twilio.base}/v2/Services/{twilio.service_sid}", timeout=5)
+    assert (answer.status_code, answer.json()["code"]) == (401, 20003)
+
+
+@pytest.mark.parametrize("options, code", [
+    ({"channel": "call"}, 60223),
+    ({"channel": "whatsapp"}, 60223),
+    ({"channel": "pigeon"}, 60200),
+    ({"channel": "sms", "custom_code": "123456"}, 60204),
+    ({"channel": "sms", "amount": "10 EUR", "payee": "Acme"}, 60204),
+    ({"channel": "sms", "custom_message": "Your code"}, 60204),
+    ({"channel": "sms", "risk_check": "disable"}, 60204),
+    ({"channel": "sms", "rate_limits": {"session_id": "x"}}, 60200),
+])
+def test_options_we_cannot_honour_are_refused_with_twilios_code(twilio, options, code):
+    service, http = twilio.service()
+    refused = refusal(lambda: service.verifications.create(to=PHONE, **options))
+    assert (refused.status, refused.code) == (400, code)
+    error_body(http)
+    assert gateway_calls(twilio.simulator) == {}
+
+
+@pytest.mark.parametrize("to, code", [("12", 60200), ("+41 44 668 18 00", 60205)])
+def test_numbers_that_cannot_take_a_code_are_refused(twilio, to, code):
+    service, http = twilio.service()
+    refused = refusal(lambda: service.verifications.create(to=to, channel="sms"))
+    assert (refused.status, refused.code) == (400, code)
+    if code == 60200:
+        assert "Invalid parameter: To" in refused.msg
+
+
+def test_a_code_that_cannot_match_is_60200_and_spends_no_attempt(twilio):
+    service, _ = twilio.service()
+    service.verifications.create(to=PHONE, channel="sms")
+    refused = refusal(lambda: service.verification_checks.create(to=PHONE, code="12"))
+    assert (refused.status, refused.code) == (400, 60200)
+    assert "Code" in refused.msg
+    assert gateway_calls(twilio.simulator) == {"SendTokenSMS": 1}
+
+
+# -- the service resource, the account sid -------------------------------------------------
+def test_fetch_the_service_with_an_admin_key(twilio):
+    client, http = twilio.client(ADMIN_KEY)
+    fetched = client.verify.v2.services(twilio.service_sid).fetch()
+    body = http.last_json(schemas.SERVICE)
+    assert (fetched.sid, fetched.account_sid, fetched.code_length) == (
+        twilio.service_sid, twilio.account_sid, 6)
+    assert body["links"]["verifications"] == f"{twilio.base}/v2/Services/{twilio.service_sid}" \
+                                             "/Verifications"
+    client, _ = twilio.client(CLIENT_KEY)
+    assert refusal(client.verify.v2.services(twilio.service_sid).fetch).code == 20003
+
+
+def test_the_account_sid_is_shown_to_admins_only_and_is_stable(twilio, deploy):
+    answer = requests.get(twilio.base + "/admin/twilio", timeout=5,
+                          headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    assert answer.status_code == 403
+    again = deploy()  # another process of the same deployment (same OTP_SECRET)
+    assert (again.account_sid, again.service_sid) == (twilio.account_sid, twilio.service_sid)
+    assert twilio.account_sid.startswith("AC") and len(twilio.account_sid) == 34
+
+
+def test_public_url_names_the_resources(deploy):
+    twilio = deploy(OTP_PUBLIC_URL="https://verify.example.com")
+    service, _ = twilio.service()
+    created = service.verifications.create(to=PHONE, channel="sms")
+    assert created.url.startswith("https://verify.example.com/v2/Services/")
+
+
+# -- same guarantees as /otp ---------------------------------------------------------------
+def test_the_idempotency_token_replays_the_first_answer_and_sends_once(twilio):
+    url = f"{twilio.base}/v2/Services/{twilio.service_sid}/Verifications"
+    headers = {"I-Twilio-Idempotency-Token": "signup-42"}
+    form = {"To": PHONE, "Channel": "sms"}
+    first = requests.post(url, data=form, headers=headers, auth=twilio.basic(), timeout=5)
+    again = requests.post(url, data=form, headers=headers, auth=twilio.basic(), timeout=5)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert schemas.validate(again.json(), schemas.VERIFICATION)["sid"] == first.json()["sid"]
+    assert gateway_calls(twilio.simulator)["SendTokenSMS"] == 1
+    other = requests.post(url, data={**form, "Locale": "fr"}, headers=headers,
+                          auth=twilio.basic(), timeout=5)
+    assert (other.status_code, other.json()["code"]) == (400, 60200)
+
+
+def test_v2_and_otp_share_one_verification_per_phone(twilio):
+    """One domain: a start on /otp and a check on /v2 are the same verification."""
+    started = start(twilio.base, {"Authorization": f"Bearer {CLIENT_KEY}"})
+    assert started.status_code == 201
+    service, _ = twilio.service()
+    check = service.verification_checks.create(to=PHONE, code=last_code(twilio.simulator, PHONE))
+    assert (check.status, check.valid) == ("approved", True)
+    otp = requests.get(f"{twilio.base}/otp/verifications/{started.json()['id']}", timeout=5,
+                       headers={"Authorization": f"Bearer {CLIENT_KEY}"}).json()
+    assert otp["status"] == "approved"
+
+
+def test_unknown_v2_paths_answer_twilios_404(twilio):
+    answer = requests.get(f"{twilio.base}/v2/Services/{twilio.service_sid}/RateLimits",
+                          auth=twilio.basic(), timeout=5)
+    assert answer.status_code == 404
+    assert schemas.validate(answer.json(), schemas.ERROR)["code"] == 20404
+    assert requests.get(f"{twilio.base}/otp/nothing", timeout=5).headers[
+        "Content-Type"] == "application/problem+json"
