@@ -9,8 +9,10 @@ of its resource (tests/twilio_schemas.py, from Twilio's published description).
 from __future__ import annotations
 
 import json
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -317,3 +319,15 @@ def test_unknown_v2_paths_answer_twilios_404(twilio):
     assert schemas.validate(answer.json(), schemas.ERROR)["code"] == 20404
     assert requests.get(f"{twilio.base}/otp/nothing", timeout=5).headers[
         "Content-Type"] == "application/problem+json"
+
+
+def test_the_readme_migration_snippet_works_as_written(deploy):
+    """The README's "after" snippet, pasted, with the host swapped for this test's."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    section = readme.split("\n## Twilio Verify compatibility", 1)[1].split("\n## ", 1)[0]
+    after = re.findall(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)[1]
+    twilio = deploy(OTP_TEST_NUMBERS=f"{PHONE}=123456@2099-12-31")
+    namespace = {"ACCOUNT_SID": twilio.account_sid, "CLIENT_KEY": CLIENT_KEY,
+                 "SERVICE_SID": twilio.service_sid, "typed": "123456"}
+    exec(after.replace("https://verify.example.com", twilio.base), namespace)  # noqa: S102
+    assert namespace["approved"] is True
