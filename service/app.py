@@ -19,6 +19,7 @@ from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
 from service.verification.tenant import DEFAULT, Tenant
+from service.verification.twilio_sids import VerificationSids
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -36,6 +37,7 @@ class Services:
     verifications: VerificationService
     admin: admin.Admin
     default_tenant: Tenant  # the environment's configuration: the service "default"
+    twilio_sids: VerificationSids  # issue 19: VE sids of the /v2 routes and their mapping
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -80,6 +82,7 @@ def build_services(settings: Settings) -> Services:
                     verifications=verifications, events=events, simulator=simulator,
                     default_tenant=Tenant(DEFAULT, settings.policy, settings.limits,
                                           settings.phones),
+                    twilio_sids=VerificationSids(redis, settings.secret),
                     admin=admin.build(redis, settings.secret, verifications, events,
                                       settings.policy.originator))
 
@@ -114,7 +117,7 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(delivery.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
-    twilio.init_app(app, services)  # issue 19: /v2, Twilio Verify's face over the same domain
+    twilio.init_app(app)  # issue 19: /v2, Twilio Verify's face over the same domain
     if settings.sandbox:
         from service.http import sandbox_views
 

@@ -180,6 +180,7 @@ def test_unknown_verifications_and_services_are_20404(twilio):
     service, http = twilio.service()
     for call in (service.verifications("VE" + "0" * 32).fetch,
                  service.verifications(PHONE).fetch,
+                 service.verifications("no-such-sid").fetch,
                  lambda: service.verification_checks.create(to=PHONE, code="123456"),
                  lambda: service.verifications("VE" + "1" * 32).update(status="canceled")):
         missing = refusal(call)
@@ -331,3 +332,19 @@ def test_the_readme_migration_snippet_works_as_written(deploy):
                  "SERVICE_SID": twilio.service_sid, "typed": "123456"}
     exec(after.replace("https://verify.example.com", twilio.base), namespace)  # noqa: S102
     assert namespace["approved"] is True
+
+
+def test_a_ve_sid_leads_to_its_verification_in_its_own_slot_and_otp_writes_no_mapping(
+        twilio, redis_db):
+    """Cluster-safe: the sid names the vf_ id's hash tag, and its mapping key is in that
+    slot; resolving it is one GET, no scan. /otp/* never writes it (its round trips stay)."""
+    start(twilio.base, {"Authorization": f"Bearer {CLIENT_KEY}"}, phone="+41791234500")
+    assert redis_db.keys("otp:*:ve:*") == []
+    service, _ = twilio.service()
+    sid = service.verifications.create(to=PHONE, channel="sms").sid
+    (mapping,) = redis_db.keys("otp:*:ve:*")
+    verification_id = redis_db.get(mapping)
+    assert mapping == f"otp:{{{sid[2:6]}}}:ve:{sid[6:]}"
+    assert redis_db.exists(f"otp:{{{sid[2:6]}}}:v:{verification_id}")
+    assert verification_id.startswith(f"vf_{sid[2:6]}")
+    assert 0 < redis_db.pttl(mapping) <= 25 * 3600 * 1000

@@ -9,11 +9,9 @@ from __future__ import annotations
 from flask import Flask
 
 from service.http.twilio import errors, views
-from service.verification.twilio_sids import VerificationSids
 
 
-def init_app(app: Flask, services) -> None:
-    app.extensions[views.EXTENSION] = VerificationSids(services.redis, services.settings.secret)
+def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(views.admin_bp)
     errors.init_app(app)

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from service.errors import ServiceError
 from service.http.auth import admin_required
 from service.http.context import services
 from service.http.idempotent import IDEMPOTENCY_KEY, answer_once
@@ -26,14 +27,11 @@ from service.verification.twilio_sids import VerificationSids
 bp = Blueprint("twilio", __name__, url_prefix="/v2")
 admin_bp = Blueprint("twilio_admin", __name__, url_prefix="/admin")
 TOKEN_HEADER = "I-Twilio-Idempotency-Token"
-EXTENSION = "twilio_sids"
 errors.register(bp)
 
 
 def _sids() -> VerificationSids:
-    from flask import current_app
-
-    return current_app.extensions[EXTENSION]
+    return services().twilio_sids
 
 
 def _token() -> str | None:
@@ -68,7 +66,10 @@ def _verification(sid: str) -> Verification:
     if sid.startswith("VE"):
         verification_id = _sids().resolve(params.sid(sid))
     else:
-        phone = domain.phones.parse(sid)
+        try:
+            phone = g.tenant.phones.parse(sid)
+        except ServiceError:  # no number of ours: Twilio's answer for an unknown Sid
+            raise errors.not_found() from None
         verification_id = domain.store.pointer(g.client, domain.store.phone_hash(phone.e164))
     if verification_id is None:
         raise errors.not_found()
