@@ -69,19 +69,17 @@ def build_services(settings: Settings) -> Services:
     events = Events()
     gateway, simulator = _gateway(settings)
     notifier = DeliveryNotifier(store, settings.secret, settings.public_url, events=events)
-    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events,
-                         settings=settings.limits)
-    verifications = VerificationService(store=store, gateway=gateway, policy=settings.policy,
-                                        phones=settings.phones,
+    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events)
+    verifications = VerificationService(store=store, gateway=gateway,
                                         claim_hold_seconds=settings.gateway.timeout * 3 + 5,
                                         on_event=events, notifier=notifier, limits=limits)
+    default_tenant = Tenant(DEFAULT, settings.policy, settings.limits, settings.phones)
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
-                    default_tenant=Tenant(DEFAULT, settings.policy, settings.limits,
-                                          settings.phones),
+                    default_tenant=default_tenant,
                     admin=admin.build(redis, settings.secret, verifications, events,
-                                      settings.policy.originator))
+                                      default_tenant))
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
