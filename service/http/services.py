@@ -46,7 +46,7 @@ def _body() -> Any:
 def create_service():
     """A new service; fields left out are the deployment's defaults."""
     created = _manage().create(g.admin, _body())
-    return jsonify(created), 201
+    return jsonify({**created, "originator_status": originator_status(created, False)}), 201
 
 
 @bp.get("")

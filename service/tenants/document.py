@@ -127,7 +127,8 @@ def load(body: Any) -> dict[str, Any]:
     try:
         SCHEMA.load(body)
     except ValidationError as e:
-        raise ValidationFailed("Some fields are missing or invalid.", errors=e.messages) from None
+        raise ValidationFailed("Some fields are missing or invalid.",
+                               errors=_flat(e.messages)) from None
     return body  # JSON as given (dates stay text): stored and shown as sent
 
 
@@ -261,9 +262,18 @@ def _json_name(part: str, attribute: str) -> str:
 
 
 def _add(errors: dict, name: str, problem: str) -> None:
-    """Field errors in marshmallow's shape: ``{"limits": {"start_per_phone": [...]}}``."""
-    group, _, inner = name.partition(".")
-    if inner:
-        errors.setdefault(group, {}).setdefault(inner, []).append(problem)
-    else:
-        errors.setdefault(name, []).append(problem)
+    """Field errors as every problem has them: a list of messages per field, the field by
+    its path (``limits.start_per_phone``, ``test_numbers.0.code``)."""
+    errors.setdefault(name, []).append(problem)
+
+
+def _flat(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as :func:`_add` names them."""
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": messages}
+    if not isinstance(messages, dict):
+        return {prefix or "_schema": [str(messages)]}
+    flat: dict[str, list[str]] = {}
+    for name, inner in messages.items():
+        flat.update(_flat(inner, f"{prefix}.{name}" if prefix else str(name)))
+    return flat
