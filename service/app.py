@@ -84,6 +84,7 @@ def build_services(settings: Settings) -> Services:
     admin_side = admin.build(redis, settings.secret, verifications, events,
                              tenants.base_tenant(settings))
     registry, service_admin = tenants.build(redis, settings, admin_side.audit)
+    admin_side.ops.tenant_of = registry.get
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
