@@ -8,6 +8,8 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from service.tenants.store import DOCS, KEYS
 from service.verification.tenant import twilio_service_sid
@@ -325,12 +327,16 @@ def test_without_the_store_a_runtime_key_is_refused_with_503_and_environment_key
     key = new_key(http, create(http)["id"])["key"]
     registry = app.extensions["otp"].tenants
     registry.stale_seconds = 0.3
-    registry.store = ServiceStore(redis.Redis(port=free_port(), socket_timeout=0.1,
-                                              socket_connect_timeout=0.1))
+    working = registry.store
+    registry.store = ServiceStore(redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0)))
     wait_for(lambda: registry.stale, timeout=2)
-    refused = start(http, bearer(key))
-    assert refused.status_code == 503 and refused.get_json()["code"] == "store_unavailable"
+    for presented in (key, "sk_" + "x" * 43):  # known, or perhaps made since
+        refused = start(http, bearer(presented))
+        assert refused.status_code == 503 and refused.get_json()["code"] == "store_unavailable"
     assert start(http, auth).status_code == 201
+    registry.store = working  # the store is back: so is the key, within a poll
+    wait_for(lambda: start(http, bearer(key), phone="+41791110003").status_code == 201,
+             timeout=1)
 
 
 # -- the web console ---------------------------------------------------------------------
@@ -391,3 +397,27 @@ def test_the_console_s_services_pages_need_a_sign_in(http):
         response = http.get(url)
         assert response.status_code == 303 and response.headers["Location"].endswith(
             "/admin/console/sign-in")
+
+
+# -- the cache's thread ------------------------------------------------------------------
+def test_the_cache_thread_starts_with_first_use_and_ends_with_close_or_its_registry(
+        app, redis_db):
+    import gc
+
+    from service.tenants import Registry, ServiceStore
+
+    base = app.extensions["otp"].tenants.base
+    registry = Registry(ServiceStore(redis_db), SECRET, base, {})
+    assert registry._thread is None  # nothing until used (a forked worker starts its own)
+    assert registry.default.id == "default"
+    thread = registry._thread
+    assert thread.is_alive() and thread.daemon
+    registry.close()
+    wait_for(lambda: not thread.is_alive(), timeout=1)
+
+    dropped = Registry(ServiceStore(redis_db), SECRET, base, {})
+    dropped.all()
+    thread = dropped._thread
+    del dropped
+    gc.collect()
+    wait_for(lambda: not thread.is_alive(), timeout=1)

@@ -7,8 +7,8 @@ snapshot in one script. A change made in this process is loaded at once (:meth:`
 one made elsewhere is seen here within a poll and a load, well within 1 s.
 
 Fail closed: when the cache could not confirm it is current for ``STALE_SECONDS`` (3 s:
-Redis unreachable), a managed (runtime) key is refused with 503 ``store_unavailable``
-rather than judged on data that may miss its revocation. The environment's keys
+Redis unreachable), a runtime key (``sk_…``) is refused with 503 ``store_unavailable``
+rather than judged on data that may miss its revocation (or its creation). The environment's keys
 (OTP_API_KEYS) need no store and keep working. Lookups of services (:meth:`get`,
 :meth:`by_twilio_sid`) keep answering from the last snapshot.
 
@@ -108,12 +108,12 @@ class Registry:
             return Authenticated(view.tenants[DEFAULT], found, found, "env:" + found)
         if not presented.startswith(KEY_PREFIX):
             return None
+        if self.stale:  # its revocation, or its creation, may be what the cache misses
+            raise StoreUnavailable("The state store is unavailable: runtime API keys cannot "
+                                   "be checked now.")
         record = view.keys.get(key_hash(self.secret, presented))
         if record is None:
             return None
-        if self.stale:
-            raise StoreUnavailable("The state store is unavailable: runtime API keys cannot "
-                                   "be checked against revocations now.")
         tenant = view.tenants[record.service]
         return Authenticated(tenant, tenant.owner(record.name), record.name, record.key_id)
 
