@@ -13,7 +13,7 @@ import hmac
 
 from flask import g, request
 
-from service.http.auth import admin_key_name, client_key_name
+from service.http.auth import admin_key_name
 from service.http.context import services
 from service.http.twilio.errors import TwilioError, not_found
 from service.verification.tenant import Tenant, twilio_account_sid, twilio_service_sid
@@ -28,10 +28,8 @@ def service_sid(tenant: Tenant) -> str:
 
 
 def tenant_for_sid(sid: str) -> Tenant | None:
-    """The service a VA sid names. Until the services registry is merged, the only service
-    is the default one (then: ``services().tenants.by_twilio_sid``)."""
-    tenant = services().default_tenant
-    return tenant if hmac.compare_digest(service_sid(tenant).encode(), sid.encode()) else None
+    """The service a VA sid names (the registry's cache: no round trip)."""
+    return services().tenants.by_twilio_sid(sid)
 
 
 def _unauthenticated(why: str) -> TwilioError:
@@ -53,14 +51,13 @@ def client_basic(view):
     as ``client_required`` does for /otp."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        name = client_key_name(_password())
-        if name is None:
-            raise _unauthenticated("the password is not a client key of this service.")
-        tenant = services().default_tenant  # the key's service (one, until the registry)
-        if not hmac.compare_digest(service_sid(tenant).encode(),
+        found = services().tenants.authenticate(_password())
+        if found is None:
+            raise _unauthenticated("the password is not a client key.")
+        if not hmac.compare_digest(service_sid(found.tenant).encode(),
                                    kwargs["service_sid"].encode()):
             raise not_found(f"/Services/{kwargs['service_sid']}")
-        g.tenant, g.key_name, g.client = tenant, name, tenant.owner(name)
+        g.tenant, g.client, g.key_name = found.tenant, found.owner, found.key_name
         return view(*args, **kwargs)
 
     return wrapper

@@ -8,6 +8,7 @@ refusals become Twilio's error bodies (:mod:`.errors`). The idempotency header i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -16,7 +17,7 @@ from service.errors import ServiceError
 from service.http.auth import admin_required
 from service.http.context import services
 from service.http.idempotent import IDEMPOTENCY_KEY, answer_once
-from service.http.limits import per_client, start_per_ip
+from service.http.limits import per_client
 from service.http.observe import naming_phone, note_phone
 from service.http.twilio import access, errors, params, resources
 from service.verification.idempotency import Answered
@@ -73,7 +74,7 @@ def _verification(sid: str) -> Verification:
         verification_id = domain.store.pointer(g.client, domain.store.phone_hash(phone.e164))
     if verification_id is None:
         raise errors.not_found()
-    return domain.read(g.client, verification_id)
+    return domain.read(g.tenant, g.client, verification_id)
 
 
 def _render_one(verification: Verification) -> Response:
@@ -97,19 +98,18 @@ def fetch_service(service_sid: str):
 @bp.post("/Services/<service_sid>/Verifications")
 @access.client_basic
 @per_client
-@start_per_ip
 def create_verification(service_sid: str):
     """Send a code by SMS (or resend on the pending verification): POST /otp/start."""
     body = params.create_verification()
     g.service_sid = service_sid
 
     def start(body: dict[str, Any]) -> tuple[Answered, Verification]:
-        unhonoured = sorted(body.keys() & {"friendly_name", "end_user_ip"})
-        if unhonoured:  # until the domain takes them per request (issue 17): refused
-            name = errors.FIELDS[unhonoured[0]]
-            raise errors.TwilioError(400, 60204, f"Service does not support this feature: "
-                                                 f"{name}")
-        started = services().verifications.start(g.client, StartRequest(**body))
+        fields = dict(body)
+        tenant = g.tenant
+        if "friendly_name" in fields:  # this send's texts name it, as the service's would
+            policy = dataclasses.replace(tenant.policy, friendly_name=fields.pop("friendly_name"))
+            tenant = dataclasses.replace(tenant, policy=policy)
+        started = services().verifications.start(tenant, g.client, StartRequest(**fields))
         _sids().remember(started.verification.id)
         return Answered(201 if started.created else 200, started.verification.id), \
             started.verification
@@ -138,7 +138,7 @@ def update_verification(service_sid: str, sid: str):
     """Status=canceled ends a pending verification: POST /otp/verifications/{id}/cancel."""
     params.update_verification()
     verification = _verification(sid)
-    return _render_one(services().verifications.cancel(g.client, verification.id))
+    return _render_one(services().verifications.cancel(g.tenant, g.client, verification.id))
 
 
 @bp.post("/Services/<service_sid>/VerificationCheck")
@@ -152,7 +152,8 @@ def create_verification_check(service_sid: str):
     def check(body: dict[str, Any]) -> tuple[Answered, Verification]:
         target = {"phone": body["phone"]} if "phone" in body else {
             "verification_id": _sids().resolve(body["verification_sid"]) or ""}
-        verification, valid = services().verifications.check(g.client, body["code"], **target)
+        verification, valid = services().verifications.check(g.tenant, g.client, body["code"],
+                                                             **target)
         return Answered(200, verification.id, valid), verification
 
     with naming_phone(body.get("phone")):
