@@ -256,6 +256,89 @@ def test_a_code_that_cannot_match_is_60200_and_spends_no_attempt(twilio):
     assert gateway_calls(twilio.simulator) == {"SendTokenSMS": 1}
 
 
+# -- services ------------------------------------------------------------------------------
+def admin_api(twilio, method: str, path: str, **kwargs):
+    return requests.request(method, twilio.base + "/admin" + path, timeout=5,
+                            headers={"Authorization": f"Bearer {ADMIN_KEY}"}, **kwargs)
+
+
+def last_text(simulator, phone: str) -> str:
+    messages = requests.get(simulator.url + "/_sim/messages", timeout=5).json()
+    return [m for m in messages if m["recipient"] == phone][-1]["text"]
+
+
+def test_create_a_service_and_verify_through_it_with_its_own_key(twilio):
+    admin, http = twilio.client(ADMIN_KEY)
+    created = admin.verify.v2.services.create(friendly_name="Acme Login", code_length=8)
+    body = http.last_json(schemas.SERVICE)
+    assert http.last.status_code == 201 and body["date_created"]
+    assert (created.friendly_name, created.code_length) == ("Acme Login", 8)
+    assert created.sid.startswith("VA") and created.sid != twilio.service_sid
+    assert admin.verify.v2.services(created.sid).fetch().sid == created.sid
+    # one of our services: in the admin API, its keys made there (audited)
+    (managed,) = [s for s in admin_api(twilio, "GET", "/services").json()["services"]
+                  if s["twilio_sid"] == created.sid]
+    key = admin_api(twilio, "POST", f"/services/{managed['id']}/keys",
+                    json={"name": "web"}).json()["key"]
+    client, _ = twilio.client(key)
+    service = client.verify.v2.services(created.sid)
+    verification = service.verifications.create(to=PHONE, channel="sms")
+    code = last_code(twilio.simulator, PHONE)
+    assert len(code) == 8 and last_text(twilio.simulator, PHONE).startswith("Acme Login")
+    check = service.verification_checks.create(verification_sid=verification.sid, code=code)
+    assert check.status == "approved"
+    # its key is no key of the default service, whose sid it cannot use
+    other = refusal(lambda: client.verify.v2.services(twilio.service_sid).verifications.create(
+        to=PHONE, channel="sms"))
+    assert other.code == 20404
+    entries = admin_api(twilio, "GET", "/audit").json()["entries"]
+    assert any(e["action"] == "service.create" and e["actor"] == "ops" for e in entries)
+
+
+@pytest.mark.parametrize("options, code", [
+    ({"code_length": 4}, 60200),  # fewer than six code characters: not here
+    ({"psd2_enabled": True}, 60204),
+    ({"custom_code_enabled": True}, 60204),
+    ({"push_include_date": True}, 60204),
+    ({"tts_name": "Acme"}, 60204),
+    ({"skip_sms_to_landlines": False}, 60204),
+])
+def test_service_options_we_cannot_honour_are_refused(twilio, options, code):
+    admin, http = twilio.client(ADMIN_KEY)
+    refused = refusal(lambda: admin.verify.v2.services.create(friendly_name="Acme", **options))
+    assert (refused.status, refused.code) == (400, code)
+    error_body(http)
+    assert [s["id"] for s in admin_api(twilio, "GET", "/services").json()["services"]] == [
+        "default"]
+
+
+def test_only_an_admin_key_creates_a_service(twilio):
+    client, _ = twilio.client(CLIENT_KEY)
+    refused = refusal(lambda: client.verify.v2.services.create(friendly_name="Acme"))
+    assert (refused.status, refused.code) == (401, 20003)
+
+
+# -- the end user, the friendly name -------------------------------------------------------
+def test_rate_limits_end_user_ip_address_is_our_end_user_ip(deploy):
+    twilio = deploy(OTP_LIMIT_START_PER_IP="1 per hour")
+    service, http = twilio.service()
+    ip = {"end_user_ip_address": "203.0.113.7"}
+    service.verifications.create(to=PHONE, channel="sms", rate_limits=ip)
+    limited = refusal(lambda: service.verifications.create(to="+41791234500", channel="sms",
+                                                           rate_limits=ip))
+    assert (limited.status, limited.code) == (429, 20429)
+    assert error_body(http)["details"]["reason"] == "start_per_end_user_ip"
+    service.verifications.create(to="+41791234501", channel="sms",
+                                 rate_limits={"end_user_ip_address": "203.0.113.8"})
+    service.verifications.create(to="+41791234502", channel="sms")  # the peer is no end user
+
+
+def test_custom_friendly_name_names_the_service_in_this_text(twilio):
+    service, _ = twilio.service()
+    service.verifications.create(to=PHONE, channel="sms", custom_friendly_name="Shop")
+    assert last_text(twilio.simulator, PHONE).startswith("Shop: ")
+
+
 # -- the service resource, the account sid -------------------------------------------------
 def test_fetch_the_service_with_an_admin_key(twilio):
     client, http = twilio.client(ADMIN_KEY)

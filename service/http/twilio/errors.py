@@ -49,6 +49,9 @@ BY_STATUS = {401: 20003, 403: 20003, 404: 20404, 405: 20004, 429: 20429, 503: 20
 FIELDS = {"phone": "To", "code": "Code", "locale": "Locale", "end_user_ip": "RateLimits",
           "friendly_name": "CustomFriendlyName", "Idempotency-Key": "I-Twilio-Idempotency-Token"}
 
+SERVICE_FIELDS = {"name": "FriendlyName", "friendly_name": "FriendlyName",
+                  "code_mask": "CodeLength"}
+
 
 class TwilioError(Exception):
     """A refusal only this layer makes (a parameter Twilio has and we do not honour)."""
@@ -108,7 +111,8 @@ def from_problem(problem: dict[str, Any], headers: dict[str, str] | None = None,
     elif code in ("validation_failed", "invalid_phone", "invalid_code"):
         field = {"invalid_phone": "phone", "invalid_code": "code"}.get(code) or next(
             iter(problem.get("errors") or {}), "")
-        message = f"Invalid parameter: {FIELDS.get(field, field)} ({message})"
+        names = SERVICE_FIELDS if request.endpoint == "twilio.create_service" else FIELDS
+        message = f"Invalid parameter: {names.get(field, field)} ({message})"
     elif code == "verification_closed":
         if checking and problem.get("verification_status") == "max_attempts_reached":
             twilio_status, twilio_code, message = 429, 60202, "Max check attempts reached"

@@ -133,3 +133,36 @@ def update_verification() -> None:
                                       "(only a right code approves)")
     if status != "canceled":
         raise invalid_parameter("Status", "must be canceled")
+
+
+# CreateService's booleans: the one value each can have here (the other is refused, 60204)
+SERVICE_FLAGS = {"LookupEnabled": False, "SkipSmsToLandlines": True, "DtmfInputRequired": False,
+                 "DoNotShareWarningEnabled": False, "CustomCodeEnabled": False,
+                 "Psd2Enabled": False, "VerifyEventSubscriptionEnabled": False}
+SHORTEST_CODE, LONGEST_CODE = 6, 10  # ours (NIST's six digits) within Twilio's 4-10
+
+
+def create_service() -> dict[str, str]:
+    """POST /v2/Services: a service document of ours (name, friendly_name, code_mask)."""
+    for name in request.form:  # Twilio's Push.*, Totp.*, Whatsapp.*, Passkeys.*, voice
+        if "." in name or name in ("TtsName", "DefaultTemplateSid"):
+            raise TwilioError(400, 60204, f"Service does not support this feature: {name}")
+    form = _form({"FriendlyName", "CodeLength", *SERVICE_FLAGS}, {"FriendlyName"})
+    friendly_name = _text(form, "FriendlyName", 30)
+    body = {"name": friendly_name, "friendly_name": friendly_name}
+    if "CodeLength" in form:
+        length = form["CodeLength"]
+        if not (length.isascii() and length.isdigit()
+                and SHORTEST_CODE <= int(length) <= LONGEST_CODE):
+            raise invalid_parameter("CodeLength", f"{SHORTEST_CODE} to {LONGEST_CODE} here")
+        body["code_mask"] = "#" * int(length)
+    for name, honoured in SERVICE_FLAGS.items():
+        if name not in form:
+            continue
+        value = {"true": True, "false": False}.get(form[name].lower())
+        if value is None:
+            raise invalid_parameter(name, "true or false")
+        if value is not honoured:
+            raise TwilioError(400, 60204, f"Service does not support this feature: "
+                                          f"{name}={form[name].lower()}")
+    return body

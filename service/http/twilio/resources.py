@@ -31,7 +31,10 @@ def code_length(mask: str) -> int:
     return sum(1 for c in mask if c not in " -")
 
 
-def service(tenant: Tenant, *, sid: str, account_sid: str) -> dict[str, Any]:
+def service(tenant: Tenant, *, sid: str, account_sid: str, created: str | None = None,
+            updated: str | None = None) -> dict[str, Any]:
+    """``created``, ``updated``: the service document's times (the default service, from the
+    environment, may have none)."""
     url = service_url(sid)
     return {
         "sid": sid,
@@ -51,8 +54,8 @@ def service(tenant: Tenant, *, sid: str, account_sid: str) -> dict[str, Any]:
         "whatsapp": None,
         "passkeys": None,
         "verify_event_subscription_enabled": False,
-        "date_created": None,
-        "date_updated": None,
+        "date_created": created,
+        "date_updated": updated,
         "url": url,
         "links": {"verifications": f"{url}/Verifications",
                   "verification_checks": f"{url}/VerificationCheck"},

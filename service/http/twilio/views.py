@@ -84,6 +84,28 @@ def _render_one(verification: Verification) -> Response:
 
 
 # -- Services (admin key) ------------------------------------------------------------------
+def _service(service_id: str) -> dict[str, Any]:
+    """A service as Twilio's resource, from the registry's audited record (its times)."""
+    shown = services().service_admin.show(service_id)
+    tenant = services().tenants.get(service_id)
+    if tenant is None:  # deleted meanwhile
+        raise errors.not_found()
+    return resources.service(tenant, sid=access.service_sid(tenant),
+                             account_sid=access.account_sid(), created=shown.get("created"),
+                             updated=shown.get("updated"))
+
+
+@bp.post("/Services")
+@access.admin_basic
+def create_service():
+    """A new service (POST /admin/services, audited): FriendlyName is its name and the name
+    its texts give; CodeLength its code mask. Its client keys are made in the admin API."""
+    created = services().service_admin.create(g.admin, params.create_service())
+    response = jsonify(_service(created["id"]))
+    response.status_code = 201
+    return response
+
+
 @bp.get("/Services/<service_sid>")
 @access.admin_basic
 def fetch_service(service_sid: str):
@@ -91,7 +113,7 @@ def fetch_service(service_sid: str):
     tenant = access.tenant_for_sid(service_sid)
     if tenant is None:
         raise errors.not_found()
-    return jsonify(resources.service(tenant, sid=service_sid, account_sid=access.account_sid()))
+    return jsonify(_service(tenant.id))
 
 
 # -- Verifications (client key of the service) ---------------------------------------------
