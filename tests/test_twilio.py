@@ -384,6 +384,23 @@ def test_the_idempotency_token_replays_the_first_answer_and_sends_once(twilio):
     assert (other.status_code, other.json()["code"]) == (400, 60200)
 
 
+def test_a_double_submitted_check_with_one_token_spends_one_attempt(deploy):
+    twilio = deploy(OTP_MAX_ATTEMPTS="3")
+    service, _ = twilio.service()
+    sid = service.verifications.create(to=PHONE, channel="sms").sid
+    wrong = "000000" if last_code(twilio.simulator, PHONE) != "000000" else "111111"
+    url = f"{twilio.base}/v2/Services/{twilio.service_sid}/VerificationCheck"
+    for _ in range(2):
+        answer = requests.post(url, data={"VerificationSid": sid, "Code": wrong}, timeout=5,
+                               headers={"I-Twilio-Idempotency-Token": "typed-once"},
+                               auth=twilio.basic())
+        assert (answer.status_code, answer.json()["status"]) == (200, "pending")
+    assert answer.headers["Idempotent-Replayed"] == "true"
+    statuses = [service.verification_checks.create(verification_sid=sid, code=wrong).status
+                for _ in range(2)]
+    assert statuses == ["pending", "max_attempts_reached"]  # the replay spent nothing
+
+
 def test_v2_and_otp_share_one_verification_per_phone(twilio):
     """One domain: a start on /otp and a check on /v2 are the same verification."""
     started = start(twilio.base, {"Authorization": f"Bearer {CLIENT_KEY}"})
