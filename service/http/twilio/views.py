@@ -48,7 +48,8 @@ def _rendered(render, status: int):
         if "phone" in body:
             note_phone(verification.phone)
         sid = _sids().sid(verification.id)
-        response = jsonify(render(verification, sid=sid, service_sid=g.service_sid,
+        response = jsonify(render(verification, sid=sid,
+                                  service_sid=access.service_sid(g.tenant),
                                   account_sid=access.account_sid()))
         response.status_code = status
         return response
@@ -78,7 +79,6 @@ def _verification(sid: str) -> Verification:
 
 
 def _render_one(verification: Verification) -> Response:
-    g.service_sid = access.service_sid(g.tenant)
     return _rendered(resources.verification, 200)({}, Answered(200, verification.id),
                                                    verification)
 
@@ -123,7 +123,6 @@ def fetch_service(service_sid: str):
 def create_verification(service_sid: str):
     """Send a code by SMS (or resend on the pending verification): POST /otp/start."""
     body = params.create_verification()
-    g.service_sid = service_sid
 
     def start(body: dict[str, Any]) -> tuple[Answered, Verification]:
         fields = dict(body)
@@ -169,7 +168,6 @@ def update_verification(service_sid: str, sid: str):
 def create_verification_check(service_sid: str):
     """Check a code: POST /otp/check (approves at most once)."""
     body = params.create_verification_check()
-    g.service_sid = service_sid
 
     def check(body: dict[str, Any]) -> tuple[Answered, Verification]:
         target = {"phone": body["phone"]} if "phone" in body else {
