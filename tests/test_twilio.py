@@ -175,6 +175,36 @@ def test_max_send_attempts_is_60203(deploy):
     assert gateway_calls(twilio.simulator)["SendTokenSMS"] == 2
 
 
+def test_an_expired_verification_is_twilios_404_with_expired(twilio, redis_db):
+    service, http = twilio.service()
+    sid = service.verifications.create(to=PHONE, channel="sms").sid
+    (mapping,) = redis_db.keys("otp:*:ve:*")
+    redis_db.hset(f"otp:{{{sid[2:6]}}}:v:{redis_db.get(mapping)}", "expires", "1000")
+    for call in (service.verifications(sid).fetch,
+                 lambda: service.verification_checks.create(verification_sid=sid, code="123456")):
+        gone = refusal(call)
+        assert (gone.status, gone.code) == (404, 20404)
+        assert error_body(http)["details"]["verification_status"] == "expired"
+
+
+@pytest.mark.parametrize("env, phones, status, code, reason", [
+    ({}, [PHONE, PHONE], 429, 20429, "resend_cooldown"),  # a resend inside the cooldown
+    ({"OTP_BUDGET_PER_PREFIX": "1 per hour"}, ["+41791234500", "+41791234501"], 403, 60410,
+     "prefix_budget"),  # SMS pumping protection: Fraud Guard's code
+    ({"OTP_ALLOWED_COUNTRIES": "CH"}, ["+4915112345678"], 403, 60605, None),  # geo permission
+])
+def test_limits_and_blocks_answer_twilios_codes(deploy, env, phones, status, code, reason):
+    twilio = deploy(**env)
+    service, http = twilio.service()
+    for phone in phones[:-1]:
+        service.verifications.create(to=phone, channel="sms")
+    refused = refusal(lambda: service.verifications.create(to=phones[-1], channel="sms"))
+    assert (refused.status, refused.code) == (status, code)
+    assert error_body(http)["details"].get("reason") == reason
+    if reason:
+        assert int(http.last.headers["Retry-After"]) >= 1
+
+
 # -- not found, credentials, refusals ------------------------------------------------------
 def test_unknown_verifications_and_services_are_20404(twilio):
     service, http = twilio.service()
