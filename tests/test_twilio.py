@@ -308,15 +308,24 @@ def test_create_a_service_and_verify_through_it_with_its_own_key(twilio):
     # one of our services: in the admin API, its keys made there (audited)
     (managed,) = [s for s in admin_api(twilio, "GET", "/services").json()["services"]
                   if s["twilio_sid"] == created.sid]
-    key = admin_api(twilio, "POST", f"/services/{managed['id']}/keys",
-                    json={"name": "web"}).json()["key"]
+    made = admin_api(twilio, "POST", f"/services/{managed['id']}/keys",
+                     json={"name": "web"}).json()
+    key = made["key"]
     client, _ = twilio.client(key)
-    service = client.verify.v2.services(created.sid)
+    # Twilio's API key form: the key's id as the username, the account sid given apart
+    as_api_key = Client(made["key_id"], key, twilio.account_sid,
+                        http_client=ToThisService(twilio.base))
+    service = as_api_key.verify.v2.services(created.sid)
     verification = service.verifications.create(to=PHONE, channel="sms")
     code = last_code(twilio.simulator, PHONE)
     assert len(code) == 8 and last_text(twilio.simulator, PHONE).startswith("Acme Login")
-    check = service.verification_checks.create(verification_sid=verification.sid, code=code)
+    check = client.verify.v2.services(created.sid).verification_checks.create(
+        verification_sid=verification.sid, code=code)
     assert check.status == "approved"
+    wrong_id = Client("key_" + "0" * 16, key, twilio.account_sid,
+                      http_client=ToThisService(twilio.base))
+    assert refusal(lambda: wrong_id.verify.v2.services(created.sid).verifications.create(
+        to=PHONE, channel="sms")).code == 20003
     # its key is no key of the default service, whose sid it cannot use
     other = refusal(lambda: client.verify.v2.services(twilio.service_sid).verifications.create(
         to=PHONE, channel="sms"))

@@ -2,7 +2,8 @@
 
 The username is the deployment's account sid (``AC…``, derived from OTP_SECRET, shown at
 GET /admin/twilio); the password is a key of ours: an admin key for the Services routes, a
-client key of the service named in the path for its Verifications and checks. A key of
+client key of the service named in the path for its Verifications and checks (for which a
+runtime key's id may stand as the username, as a Twilio API key sid does). A key of
 another service is answered as Twilio answers an unknown service: 20404.
 """
 
@@ -36,24 +37,38 @@ def _unauthenticated(why: str) -> TwilioError:
     return TwilioError(401, 20003, f"Authenticate: {why}")
 
 
-def _password() -> str:
-    """The Basic password, once the username is this deployment's account sid."""
+def _credentials() -> tuple[str, str]:
     credentials = request.authorization
     if credentials is None or credentials.type != "basic" or credentials.password is None:
         raise _unauthenticated("send HTTP Basic credentials (the account sid and a key).")
-    if not hmac.compare_digest((credentials.username or "").encode(), account_sid().encode()):
+    return credentials.username or "", credentials.password
+
+
+def _is_account(username: str) -> bool:
+    return hmac.compare_digest(username.encode(), account_sid().encode())
+
+
+def _password() -> str:
+    """The Basic password, once the username is this deployment's account sid."""
+    username, password = _credentials()
+    if not _is_account(username):
         raise _unauthenticated("the username is not this deployment's account sid.")
-    return credentials.password
+    return password
 
 
 def client_basic(view):
     """A client key of the service ``service_sid`` names: sets g.tenant, g.client, g.key_name
-    as ``client_required`` does for /otp."""
+    as ``client_required`` does for /otp. The username is the account sid, or (Twilio's API
+    key form, ``Client(key_id, key, account_sid)``) the presented runtime key's own id."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        found = services().tenants.authenticate(_password())
+        username, password = _credentials()
+        found = services().tenants.authenticate(password)
         if found is None:
             raise _unauthenticated("the password is not a client key.")
+        if not (_is_account(username)
+                or hmac.compare_digest(username.encode(), found.key_id.encode())):
+            raise _unauthenticated("the username is neither the account sid nor this key's id.")
         if not hmac.compare_digest(service_sid(found.tenant).encode(),
                                    kwargs["service_sid"].encode()):
             raise not_found(f"/Services/{kwargs['service_sid']}")
