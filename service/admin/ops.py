@@ -57,6 +57,8 @@ class AdminOps:
         self.events = events
         # the default service: its policy, phones and limits (issue 17)
         self.tenant = tenant
+        # every service by its id (the registry's cache); the app points it at the registry
+        self.tenant_of: Callable[[str], Tenant | None] = {tenant.id: tenant}.get
         self.originator = tenant.policy.originator  # its sender id (ASPSMS_ORIGINATOR)
         self.startup_check: threading.Thread | None = None
 
@@ -108,11 +110,12 @@ class AdminOps:
         target = verification_id if ID_PATTERN.match(verification_id) else "(malformed id)"
         with self._audited(actor, "verification.read", target):
             data = self.store.read(verification_id)
-            # until managed services are looked up here, only the default service's
-            if data is None or (data.get("svc") or DEFAULT) != self.tenant.id:
+            tenant = None if data is None else self.tenant_of(data.get("svc") or DEFAULT)
+            if tenant is None:  # no such verification, or its service was deleted
                 raise VerificationNotFound("No such verification.")
-            found = self.verifications.read(self.tenant, data["client"], verification_id)
-        return {**found.public(self.tenant.policy.max_sends), "client": found.client}
+            found = self.verifications.read(tenant, data["client"], verification_id)
+        return {**found.public(tenant.policy.max_sends), "client": found.client,
+                "service_id": tenant.id}
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
         """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
