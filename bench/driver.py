@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.processes import CLIENT_KEY, SIM_PASSWORD, SIM_USER
+from bench.processes import CLIENT_KEY, END_USER, SIM_PASSWORD, SIM_USER
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 # Swiss mobiles +4179xxxxxxx: a stride coprime to 10**7 visits every number once and spreads
@@ -66,12 +66,13 @@ _AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 
 async def _service_start(session, url, phone) -> str:
-    async with session.post(url + "/otp/start", json={"phone": phone}, headers=_AUTH) as r:
+    body = {"phone": phone, **END_USER}
+    async with session.post(url + "/otp/start", json=body, headers=_AUTH) as r:
         return (await _expect(r, "start", 201))["id"]
 
 
 async def _service_check(session, url, ident, phone, code) -> None:
-    body = {"id": ident, "code": code}
+    body = {"id": ident, "code": code, **END_USER}
     async with session.post(url + "/otp/check", json=body, headers=_AUTH) as r:
         if not (await _expect(r, "check", 200)).get("valid"):
             raise Failure("check valid=false")

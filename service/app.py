@@ -87,6 +87,7 @@ def build_services(settings: Settings) -> Services:
                              tenants.base_tenant(settings))
     registry, service_admin = tenants.build(redis, settings, admin_side.audit)
     admin_side.ops.tenant_of = registry.get
+    admin_side.ops.service_ids = lambda: [tenant.id for tenant in registry.all()]
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,

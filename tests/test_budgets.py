@@ -120,3 +120,22 @@ def test_the_check_limit_counts_only_checks_that_reach_the_gateway(make_app, sim
     assert refused.headers["X-RateLimit-Limit"] == "2"
     status = http.get(f"/otp/verifications/{ident}", headers=auth).get_json()
     assert status["attempts_remaining"] == 3  # the refused check spent no attempt
+
+
+def test_a_checks_end_user_count_beside_its_read_survives_a_flushed_script_cache(redis_db):
+    from service.verification.end_users import EndUser
+    from service.verification.store import VerificationStore
+
+    budgets = limits(redis_db, check_per_end_user_ip="1 per hour")
+    store = VerificationStore(redis_db, b"test-secret")
+    end_user = EndUser.of(b"test-secret", "192.0.2.1", None)
+    redis_db.script_flush()  # a restarted or failed-over store: no scripts loaded
+    counting = budgets.end_user_check(budgets.tenant, end_user)
+    data, answer = store.read_along("vf_0000AAAAAAAAAAAAAAAAAAAAAA", counting)
+    assert data is None
+    budgets.decide(counting, answer)  # counted, not refused
+    _, answer = store.read_along("vf_0000AAAAAAAAAAAAAAAAAAAAAA",
+                                 budgets.end_user_check(budgets.tenant, end_user))
+    with pytest.raises(RateLimited) as refused:
+        budgets.decide(counting, answer)
+    assert refused.value.to_problem()["reason"] == "check_per_end_user_ip"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -59,6 +59,8 @@ class AdminOps:
         self.tenant = tenant
         # every service by its id (the registry's cache); the app points it at the registry
         self.tenant_of: Callable[[str], Tenant | None] = {tenant.id: tenant}.get
+        # every service's id (the registry's): a lockout is per service, cleared in all
+        self.service_ids: Callable[[], Iterable[str]] = lambda: (tenant.id,)
         self.originator = tenant.policy.originator  # its sender id (ASPSMS_ORIGINATOR)
         self.startup_check: threading.Thread | None = None
 
@@ -118,11 +120,13 @@ class AdminOps:
                 "service_id": tenant.id}
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
-        """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
+        """Forget a phone's consecutive wrong codes, in every service; ``cleared``: a lock in
+        force was lifted."""
         e164 = self.tenant.phones.parse(phone).e164
         with self._audited(actor, "lockout.clear", mask_phone(e164)) as act:
             cleared = self.store.clear_lockout(self.store.phone_hash(e164),
-                                               int(self.verifications.clock() * 1000))
+                                               int(self.verifications.clock() * 1000),
+                                               services=self.service_ids())
             act.outcome = "cleared" if cleared else "not_locked"
         return {"phone": mask_phone(e164), "cleared": cleared}
 

@@ -10,6 +10,7 @@ replica before it is acted on (:mod:`service.verification.replicas`). Redis trou
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 import redis
 from redis.exceptions import NoScriptError
@@ -194,9 +195,12 @@ class VerificationStore:
             args=[now_ms, client, status, masked_phone]))
 
     @store_call
-    def clear_lockout(self, phone_hash: str, now_ms: int, service: str = keys.DEFAULT) -> bool:
-        """Forget the phone's wrong codes; whether a lock was in force (and is now lifted)."""
-        return self._scripts["clear_lockout"](keys=[keys.failure_key(phone_hash, service)],
+    def clear_lockout(self, phone_hash: str, now_ms: int,
+                      services: Iterable[str] = (keys.DEFAULT,)) -> bool:
+        """Forget the phone's wrong codes in each of ``services``; whether a lock was in
+        force (and is now lifted)."""
+        names = [keys.failure_key(phone_hash, service) for service in services]
+        return self._scripts["clear_lockout"](keys=names,
                                               args=[now_ms]) == 1
 
     @store_call
