@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import admin, logs, metrics, sandbox, serving
+from service import admin, logs, metrics, sandbox, serving, stats
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -36,6 +36,7 @@ class Services:
     verifications: VerificationService
     admin: admin.Admin
     default_tenant: Tenant  # the environment's configuration: the service "default"
+    stats: stats.Stats  # the dashboard's counters and their reader
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -80,6 +81,7 @@ def build_services(settings: Settings) -> Services:
                     verifications=verifications, events=events, simulator=simulator,
                     default_tenant=Tenant(DEFAULT, settings.policy, settings.limits,
                                           settings.phones),
+                    stats=stats.build(redis, events),
                     admin=admin.build(redis, settings.secret, verifications, events,
                                       settings.policy.originator))
 
@@ -108,10 +110,12 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     # blueprints
     from service.http import admin, console, delivery, ops, otp
+    from service.http import stats as admin_stats
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_stats.bp)
     app.register_blueprint(delivery.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
     if settings.sandbox:

@@ -24,8 +24,8 @@ class Event(StrEnum):
     PHONE_LOCKED = "phone_locked"
     TEST_NUMBER_USED = "test_number_used"  # verification
     LIMIT_HIT = "limit_hit"  # limit
-    BREAKER_TRIPPED = "breaker_tripped"  # kind
-    DELIVERY = "delivery"  # status, reason_class
+    BREAKER_TRIPPED = "breaker_tripped"  # kind, breaker (its key), country
+    DELIVERY = "delivery"  # status, reason_class, verification_id
     CREDITS = "credits"  # credits: the balance the gateway reported
 
 

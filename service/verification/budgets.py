@@ -107,7 +107,8 @@ class PhoneLimits:
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
         counted += self._counted(BREAKER_TAG, own_limit, phone_hash)
-        self._count([(kind, self.breaker_key(kind, scope)) for kind, scope in scopes], counted)
+        self._count([(kind, self.breaker_key(kind, scope)) for kind, scope in scopes], counted,
+                    country=phone.country)
 
     def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
@@ -122,8 +123,10 @@ class PhoneLimits:
         self._refuse(_Counted("check_per_phone", item, "", 0), wait_ms / 1000, False)
 
     @store_call
-    def _count(self, breakers: list[tuple[str, str]], counted: list[_Counted]) -> None:
-        """``breakers``: each budget's (kind, breaker key), in the order counted names them."""
+    def _count(self, breakers: list[tuple[str, str]], counted: list[_Counted],
+               country: str = "") -> None:
+        """``breakers``: each budget's (kind, breaker key), in the order counted names them;
+        ``country``: the phone's, for the event of a breaker this count trips."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
@@ -134,9 +137,12 @@ class PhoneLimits:
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
                               count.wait_ms / 1000, f"{kind}_budget")
         if count.decision is Counted.REFUSED:
-            self._refuse(counted[count.index - 1], count.wait_ms / 1000, count.opened)
+            refused = counted[count.index - 1]
+            breaker = breakers[refused.breaker - 1][1] if refused.breaker else ""
+            self._refuse(refused, count.wait_ms / 1000, count.opened, breaker, country)
 
-    def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
+    def _refuse(self, counted: _Counted, wait: float, opened: bool, breaker: str = "",
+                country: str = "") -> None:
         kind, item = counted.kind, counted.item
         self.on_event(Event.LIMIT_HIT, limit=kind)
         if not counted.breaker:
@@ -144,7 +150,7 @@ class PhoneLimits:
                               max(1.0, wait), kind, limit=item.amount)
         if opened:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
-            self.on_event(Event.BREAKER_TRIPPED, kind=kind)
+            self.on_event(Event.BREAKER_TRIPPED, kind=kind, breaker=breaker, country=country)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)
 
