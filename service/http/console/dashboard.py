@@ -33,7 +33,7 @@ def dashboard():
                                     "Sends and approvals per country", nonce),
         "failures": charts.failure_rates(data["countries"], nonce),
         "credits": charts.credits(data["credits"]["readings"], nonce)
-        if data["credits"]["readings"] else None,
+        if len(data["credits"]["readings"]) > 1 else None,  # a trend takes two
     }
     return render_template("console/dashboard.html", data=data, charts=drawn, window=window,
                            windows=WINDOW_NAMES, credits=credits, credits_error=credits_error)
