@@ -179,6 +179,9 @@ PAGES = [
     ("originator", "/admin/console/originators?originator=%2B41791234567"),
     ("lockouts", "/admin/console/lockouts"),
     ("audit", "/admin/console/audit"),
+    ("services", "/admin/console/services"),
+    ("service", "/admin/console/services/default"),
+    ("service-edit", "/admin/console/services/default/edit"),
     ("messages", "/admin/console/messages"),
     ("not-found", "/admin/console/no-such-page"),
 ]
@@ -187,7 +190,8 @@ WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
 
 def test_the_page_list_above_is_every_console_page(sandbox_app):
     adapter = sandbox_app.url_map.bind("localhost")
-    pages = {adapter.build(rule.endpoint) for rule in sandbox_app.url_map.iter_rules()
+    pages = {adapter.build(rule.endpoint, {name: "default" for name in rule.arguments})
+             for rule in sandbox_app.url_map.iter_rules()
              if rule.endpoint.startswith("console.") and "GET" in rule.methods}
     assert pages == {path.split("?")[0] for _, path in PAGES[:-1]}
 

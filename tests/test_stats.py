@@ -108,7 +108,7 @@ def test_an_unknown_window_is_a_validation_problem_and_stats_need_an_admin_key(l
 
 # -- services and the recorder itself -------------------------------------------------------
 def verification(service: str | None, country: str = "CH", test: bool = False):
-    return SimpleNamespace(svc=service, country=country, test=test)
+    return SimpleNamespace(service=service, country=country, test=test)
 
 
 def test_counts_are_kept_per_service_from_the_verification_and_its_stored_hash(redis_db):

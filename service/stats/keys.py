@@ -66,7 +66,6 @@ def bounded_country(value: Any) -> str:
 
 
 def service_of(verification: Any = None, service: Any = None) -> str:
-    """The service a verification belongs to: an explicit ``service`` id, else the
-    verification's ``svc`` (the hash field issue 17 adds; absent on older records), else
-    the default service."""
-    return bounded_service(service or getattr(verification, "svc", None))
+    """The service a count belongs to: an explicit ``service`` id, else the verification's
+    (its hash's ``svc``; the default service for records made before services)."""
+    return bounded_service(service or getattr(verification, "service", None))
