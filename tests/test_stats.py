@@ -21,7 +21,7 @@ from service.stats.recorder import THREAD_NAME
 from service.verification.budgets import PhoneLimits
 from tests import stats_mix
 from tests.conftest import ADMIN_KEY, last_code, service_env
-from tests.helpers import free_port, gunicorn, wait_for, wsgi_server
+from tests.helpers import check, free_port, gunicorn, start, wait_for, wsgi_server
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 HOUR_MS = 3600 * 1000
@@ -96,6 +96,25 @@ def test_buckets_are_hashes_under_one_hash_tag_that_expire(live, simulator, redi
         if ":h:" in key:
             fields.update(redis_db.hgetall(key))
     assert fields["sent|default|CH"] == "3" and fields["undelivered|default|CH"] == "1"
+
+
+def test_a_managed_service_s_sends_and_deliveries_are_counted_as_its_own(live, simulator):
+    made = requests.post(live.base + "/admin/services", json={"name": "signup"},
+                         headers=ADMIN, timeout=5).json()
+    key = requests.post(f"{live.base}/admin/services/{made['id']}/keys",
+                        json={"name": "backend"}, headers=ADMIN, timeout=5).json()["key"]
+    theirs = {"Authorization": f"Bearer {key}"}
+    vid = start(live.base, theirs, "+4367612345678").json()["id"]
+    assert check(live.base, theirs, last_code(simulator, "+4367612345678"), id=vid).json()[
+        "valid"]
+    assert start(live.base, stats_mix.AUTH, "+41791110070").status_code == 201  # default's
+    wait_for(lambda: requests.get(f"{live.base}/otp/verifications/{vid}", headers=theirs,
+                                  timeout=5).json()["delivery_status"] == "delivered")
+    rows = {row["service"]: picked(row, {"sent": 0, "approved": 0, "delivered": 0})
+            for row in stats(live.base, "hour").json()["services"]}
+    # the delivery report is placed by the verification's stored service
+    assert rows[made["id"]] == {"sent": 1, "approved": 1, "delivered": 1}
+    assert rows["default"]["sent"] == 1 and rows["default"]["approved"] == 0
 
 
 def test_an_unknown_window_is_a_validation_problem_and_stats_need_an_admin_key(live, auth):

@@ -234,14 +234,11 @@ class StatsRecorder:
         except Exception:
             log.exception("the dashboard's last counters could not be written")
 
-    def _forked(self) -> None:
-        """In a forked child: the parent writes what it counted; the child counts anew."""
-        self._fresh()
-
 
 def _after_fork() -> None:
+    """In a forked child: the parent writes what it counted; the child counts anew."""
     for recorder in list(_RECORDERS):
-        recorder._forked()
+        recorder._fresh()
 
 
 def _close_all() -> None:
