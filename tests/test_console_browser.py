@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import requests
 
 from service.config import SANDBOX_ADMIN_KEY, SANDBOX_CLIENT_KEY
 from service.stats import keys as stats_keys
+from service.verification.budgets import PhoneLimits
 from tests import stats_mix
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 from tests.helpers import free_port, wsgi_server
@@ -250,6 +252,8 @@ def test_the_dashboard_shows_a_scripted_mix_at_a_laptop_s_and_a_phone_s_width(
         assert page.locator("nav[aria-label=Console] [aria-current=page]").inner_text() == (
             "Dashboard")
         page.click(".windows >> text=Last hour")
+        resets = datetime.fromtimestamp(
+            int(redis_db.get(PhoneLimits.breaker_key("country", "CH"))) / 1000, UTC)
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             assert page.inner_text("#total-sent") == "4"
@@ -263,7 +267,8 @@ def test_the_dashboard_shows_a_scripted_mix_at_a_laptop_s_and_a_phone_s_width(
             assert [r.split("\t")[:4] for r in delivery] == [["CH", "2", "1", "33 %"],
                                                               ["DE", "1", "0", "0 %"]]
             open_breakers = page.locator("#breaker-states tr.open").all_inner_texts()
-            assert len(open_breakers) == 1 and open_breakers[0].startswith("country\tCH\topen")
+            assert open_breakers in (["country · CH\topen until " + resets.strftime("%H:%M")
+                                      + f" (in {minutes} min)"] for minutes in (59, 60))
             assert page.locator("#webhook-backlog").count() == 0  # no webhooks yet
             assert page.inner_text("#credits-now") == "999996"
             assert page.inner_text("#credits-per-day") == "192.0"  # the mix took seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 from flask import g, render_template, request
 
@@ -36,4 +37,16 @@ def dashboard():
         if len(data["credits"]["readings"]) > 1 else None,  # a trend takes two
     }
     return render_template("console/dashboard.html", data=data, charts=drawn, window=window,
-                           windows=WINDOW_NAMES, credits=credits, credits_error=credits_error)
+                           windows=WINDOW_NAMES, credits=credits, credits_error=credits_error,
+                           resets=[_resets(b["resets_at"]) for b in data["breakers"]])
+
+
+def _resets(resets_at: str | None) -> str:
+    """When an open breaker resets, short enough for a phone: ``23:33 (in 60 min)``."""
+    if resets_at is None:
+        return ""
+    now = datetime.now(UTC)
+    at = datetime.fromisoformat(resets_at.replace("Z", "+00:00"))
+    minutes = max(1, round((at - now).total_seconds() / 60))
+    when = at.strftime("%H:%M" if at.date() == now.date() else "%d %b %H:%M")
+    return f"{when} (in {minutes} min)" if minutes < 120 else f"{when} (in {minutes // 60} h)"
