@@ -262,3 +262,22 @@ def test_too_short_a_history_tells_no_days_left(redis_db):
     recorder.flush()
     trend = StatsReader(redis_db).read("day")["credits"]
     assert trend["current"] == 50 and trend["per_day"] is None and trend["days_left"] is None
+
+
+def test_the_sandbox_counts_in_its_embedded_store(make_app):
+    """Sandbox mode without REDIS_URL: the same counters, in fakeredis."""
+    from service.config import SANDBOX_ADMIN_KEY, SANDBOX_CLIENT_KEY
+
+    app = make_app(ASPSMS_USERKEY="", ASPSMS_ORIGINATOR="", OTP_API_KEYS="", OTP_ADMIN_KEYS="",
+                   REDIS_URL="")
+    try:
+        assert "fakeredis" in type(app.extensions["otp"].redis).__module__
+        http = app.test_client()
+        client = {"Authorization": f"Bearer {SANDBOX_CLIENT_KEY}"}
+        assert http.post("/otp/start", json={"phone": "+41791110080"},
+                         headers=client).status_code == 201
+        body = http.get("/admin/stats?window=hour",
+                        headers={"Authorization": f"Bearer {SANDBOX_ADMIN_KEY}"}).get_json()
+        assert body["totals"]["sent"] == 1 and body["countries"][0]["country"] == "CH"
+    finally:
+        app.extensions["otp"].simulator.stop()
