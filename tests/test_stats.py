@@ -13,8 +13,11 @@ from types import SimpleNamespace
 import pytest
 import redis as redis_py
 import requests
+from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection
+from redis.retry import Retry
 
+from service.errors import StoreUnavailable
 from service.events import Event
 from service.stats import StatsReader, StatsRecorder, keys
 from service.stats.recorder import THREAD_NAME
@@ -196,11 +199,14 @@ def test_the_flush_thread_writes_within_its_interval_and_close_stops_it(redis_db
 
 
 def test_counts_wait_while_the_store_is_down_and_land_once_it_is_back(redis_db):
-    down = redis_py.Redis(port=free_port(), socket_connect_timeout=0.2)
+    down = redis_py.Redis(port=free_port(), socket_connect_timeout=0.2,
+                          retry=Retry(NoBackoff(), 0))  # as the service's own (storage.py)
     recorder = StatsRecorder(down)
     recorder.on_event(Event.SENT, country="CH", verification=verification(None))
     recorder.on_event(Event.DELIVERY, status="delivered", verification_id="vf_abcd" + "z" * 22)
     assert recorder.flush() is False
+    with pytest.raises(StoreUnavailable):  # the API's 503 store_unavailable
+        StatsReader(down, recorder=recorder).read("hour")
     recorder.redis = redis_db
     assert recorder.flush() is True
     body = StatsReader(redis_db).read("hour")

@@ -18,6 +18,7 @@ from typing import Any
 from service.stats import keys
 from service.stats.recorder import StatsRecorder
 from service.stats.trend import credits_trend
+from service.storage import store_call
 from service.verification.budgets import PhoneLimits
 from service.verification.model import rfc3339
 from service.verification.tenant import DEFAULT
@@ -59,6 +60,7 @@ class StatsReader:
         self.service_ids = service_ids
         self.webhook_backlog = webhook_backlog
 
+    @store_call  # Redis down: 503 store_unavailable, as every store call
     def read(self, window: str) -> dict[str, Any]:
         key_of, seconds, count = WINDOWS[window]
         if self.recorder is not None:
