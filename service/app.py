@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import admin, logs, metrics, sandbox, serving, tenants
+from service import admin, logs, metrics, sandbox, serving, stats, tenants
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -39,6 +39,7 @@ class Services:
     tenants: tenants.Registry  # every service (issue 17), from a per-process cache
     service_admin: tenants.ServiceAdmin  # their audited changes (API, console)
     twilio_sids: VerificationSids  # issue 19: VE sids of the /v2 routes and their mapping
+    stats: stats.Stats  # the dashboard's counters and their reader
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -92,7 +93,9 @@ def build_services(settings: Settings) -> Services:
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
                     tenants=registry, service_admin=service_admin, admin=admin_side,
-                    twilio_sids=VerificationSids(redis, settings.secret))
+                    twilio_sids=VerificationSids(redis, settings.secret),
+                    stats=stats.build(redis, events, service_ids=lambda: [
+                        tenant.id for tenant in registry.all()]))
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -119,10 +122,12 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     # blueprints
     from service.http import admin, console, delivery, ops, otp, twilio
+    from service.http import stats as admin_stats
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_stats.bp)
     app.register_blueprint(delivery.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
     twilio.init_app(app)  # issue 19: /v2, Twilio Verify's face over the same domain

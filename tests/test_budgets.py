@@ -64,7 +64,10 @@ def test_a_spent_budget_trips_its_breaker_for_the_whole_window(redis_db):
     budgets = limits(redis_db, clock=lambda: now[0], budget_per_country="2 per minute")
     assert [send(budgets, f"+4179111020{i}") for i in range(3)] == [None, None,
                                                                     "country_budget"]
-    assert ("breaker_tripped", {"kind": "country"}) in budgets.events
+    # the event names the breaker (the dashboard reads its state) and the phone's country
+    assert ("breaker_tripped", {"kind": "country", "country": "CH", "service": "default",
+                                "breaker": PhoneLimits.breaker_key("country", "CH")}
+            ) in budgets.events
     now[0] += 59  # the counted sends are still in the window; the breaker also holds
     assert send(budgets, "+41781110200") == "country_budget"
     now[0] += 2  # the window has passed: the breaker expired with its key

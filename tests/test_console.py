@@ -155,7 +155,8 @@ SERVICE_PAGES = {"/admin/console/services", "/admin/console/services/default",
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/console/originators",
                                   "/admin/console/lockouts", "/admin/console/audit",
-                                  "/admin/console/messages", *sorted(SERVICE_PAGES)])
+                                  "/admin/console/messages", "/admin/console/dashboard",
+                                  *sorted(SERVICE_PAGES)])
 def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path, simulator):
     assert path in console_routes(app, "GET")
     response = http.get(path)
@@ -166,7 +167,8 @@ def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path
 def test_the_page_table_above_lists_every_page_of_the_console(app):
     assert set(console_routes(app, "GET")) == {SIGN_IN, "/admin/", "/admin/console/originators",
                                                "/admin/console/lockouts", "/admin/console/audit",
-                                               "/admin/console/messages", *SERVICE_PAGES}
+                                               "/admin/console/messages",
+                                               "/admin/console/dashboard", *SERVICE_PAGES}
 
 
 # -- the session --------------------------------------------------------------------------

@@ -197,6 +197,26 @@ def test_a_service_key_made_on_one_process_works_on_the_other_and_its_revocation
     wait_for(lambda: start(second, key, phone="+41791110102").status_code == 401, timeout=1)
 
 
+def test_the_dashboard_adds_up_the_counts_of_both_processes(fresh, simulator):
+    # each process writes its counts in the background, under one hash tag ({otp-stats}):
+    # on a cluster one slot, so its pipeline goes to one node
+    vids = [(base, start(base, AUTH, phone).json()["id"], phone)
+            for base, phone in zip(fresh * 2, ("+41791130501", "+41791130502",
+                                               "+4915112345650", "+4915112345651"),
+                                   strict=True)]
+    for base, vid, phone in vids[:3]:
+        assert check(base, AUTH, last_code(simulator, phone), id=vid).json()["valid"]
+
+    def totals():
+        body = requests.get(fresh[0] + "/admin/stats?window=hour", headers=ADMIN,
+                            timeout=5).json()
+        return body if body["totals"]["approved"] == 3 else None
+
+    body = wait_for(totals, timeout=12, interval=0.5)  # the other process: within 5 s
+    assert (body["totals"]["sent"], body["totals"]["conversion_rate"]) == (4, 0.75)
+    assert {row["country"]: row["sent"] for row in body["countries"]} == {"CH": 2, "DE": 2}
+
+
 def test_verifications_land_on_every_primary(fresh, topology):
     for i in range(24):
         assert start(fresh[i % 2], AUTH, f"+417911302{i:02d}").status_code == 201
