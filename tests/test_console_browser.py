@@ -176,6 +176,7 @@ PAGES = [
     ("lockouts", "/admin/console/lockouts"),
     ("audit", "/admin/console/audit"),
     ("messages", "/admin/console/messages"),
+    ("verifications", "/admin/console/verifications"),
     ("not-found", "/admin/console/no-such-page"),
 ]
 WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
@@ -219,6 +220,9 @@ def test_every_console_page_fits_the_screen_without_scrolling_sideways(
             if name == "lockouts":
                 page.fill("#phone", "+41 79 123 45 67")
                 button(page, "Clear lockout").click()
+            if name == "verifications":
+                page.fill("#phone", "+41 79 123 45 67")
+                button(page, "Search").click()
             assert page.locator("#sandbox-banner").is_visible(), name
             shot(page, f"width-{width}-{name}")
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
