@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask
 
-from service import admin, logs, metrics, sandbox, serving
+from service import admin, logs, metrics, sandbox, serving, tracing
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -84,7 +85,10 @@ def build_services(settings: Settings) -> Services:
                                       settings.policy.originator))
 
 
-def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+def build_app(config: Settings | Mapping[str, str] | None = None, *,
+              span_exporters: list | None = None) -> Flask:
+    """``span_exporters``: where traces go instead of the OTEL_* variables' exporters (when
+    those ask for traces at all)."""
     settings = _settings(config)
     serving.refuse_split_sandbox(settings)
     app = Flask("service")
@@ -92,6 +96,9 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False
 
     logs.init_app(app, settings)
+    # before the services: their scripts are traced from the first call
+    tracing.init_app(app, config if isinstance(config, Mapping) else os.environ,
+                     logs.secret_values(settings), span_exporters=span_exporters)
 
     # services
     from service.http import context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+from service import tracing
 from service.verification import keys
 
 # Shared Lua functions, prepended to the scripts that use them.
@@ -27,4 +28,5 @@ def script_source(name: str) -> str:
 
 
 def register_script(client, name: str):
-    return client.register_script(script_source(name))
+    """The script, a span ``redis <name>`` per run while traces are on (tracing.py)."""
+    return tracing.traced_script(client.register_script(script_source(name)), name)
