@@ -24,7 +24,6 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from service.envreader import ConfigError
-from service.logs import MaskingFilter
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +87,7 @@ def init_app(app, env: Mapping[str, str], secrets: Iterable[str] = (), *,
     named = "OTEL_SERVICE_NAME" in env or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
     provider = TracerProvider(resource=Resource.create(
         {} if named else {"service.name": TRACER_NAME}))
+    from service.logs import MaskingFilter  # (imports Flask: so only here, never by scripts.py)
     from service.span_redaction import Redacting
 
     masking = MaskingFilter(secrets)

@@ -12,7 +12,7 @@ Cluster. The tag is also embedded in the verification id, so an id alone names i
     otp:{tag}:seen:<ph>           sorted set: the phone's verifications of the last 30 days,
                                   by id, scored by creation time (the support lookup)
     otp:{tag}:tl:<id>             list: one verification's timeline for the support lookup,
-                                  kept 30 days after its last entry (lookup.py)
+                                  kept 30 days after its creation (lookup.py)
 
 No key holds a raw phone number; the verification hash holds it while pending and a masked
 form once it has ended. Codes are never stored: the gateway generates and checks them.

@@ -23,12 +23,12 @@ if v[2] ~= 'pending' then
 end
 if tonumber(v[3]) <= now then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
-  remember(timeline, now, 'ended', 'expired')
+  remember(timeline, now, {'ended', 'expired'})
   return {'closed', 'expired'}
 end
 local locked = tonumber(redis.call('HGET', KEYS[2], 'locked_until') or '0')
 if locked > now then
-  remember(timeline, now, 'refused', 'phone_locked')
+  remember(timeline, now, {'refused', 'phone_locked'})
   return {'locked', string.format('%d', locked - now)}
 end
 local busy = tonumber(v[4] or '0')
@@ -50,14 +50,14 @@ if busy > 0 then
   return {'resend_required'}
 end
 if v[6] == v[5] then
-  remember(timeline, now, 'refused', 'resend_required')
+  remember(timeline, now, {'refused', 'resend_required'})
   return {'resend_required'}
 end
 for i = 3, windows do
   local at = 9 + (i - 3) * 2
   local wait = window_wait(KEYS[i], tonumber(ARGV[at]), tonumber(ARGV[at + 1]), now)
   if wait > 0 then
-    remember(timeline, now, 'refused', 'rate_limited')
+    remember(timeline, now, {'refused', 'rate_limited'})
     return {'limited', i - 2, string.format('%d', wait)}
   end
 end

@@ -12,5 +12,5 @@ if ARGV[3] == 'expired' and tonumber(v[3]) > tonumber(ARGV[1]) then
   return {'unchanged', v[2]}
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'ended', ARGV[1], 'phone', ARGV[4])
-remember(KEYS[2], ARGV[1], 'ended', ARGV[3])
+remember(KEYS[2], ARGV[1], {'ended', ARGV[3]})
 return {'ended', ARGV[3]}

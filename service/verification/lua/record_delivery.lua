@@ -30,7 +30,7 @@ if send < known then
   if kept[1] and tonumber(kept[2]) == send and rank > (RANK[kept[1]] or 0) then
     redis.call('HSET', KEYS[1], names[3], ARGV[2], names[5], ARGV[3], names[6], ARGV[4],
       names[7], ARGV[5])
-    remember(KEYS[2], ARGV[5], 'delivery', ARGV[1], ARGV[2], ARGV[3])
+    remember(KEYS[2], ARGV[5], {'delivery', ARGV[1], ARGV[2], ARGV[3]})
     return {'kept', current}
   end
   return {'stale', current}
@@ -40,5 +40,5 @@ if send == known and rank <= (RANK[current] or 0) then
 end
 redis.call('HSET', KEYS[1], 'delivery', ARGV[2], 'delivery_send', ARGV[1],
   'delivery_reason', ARGV[3], 'delivery_reason_text', ARGV[4], 'delivery_at', ARGV[5])
-remember(KEYS[2], ARGV[5], 'delivery', ARGV[1], ARGV[2], ARGV[3])
+remember(KEYS[2], ARGV[5], {'delivery', ARGV[1], ARGV[2], ARGV[3]})
 return {'updated', ARGV[2]}

@@ -69,7 +69,7 @@ if pointer ~= '' then
     if ARGV[8] ~= '' then
       track(ARGV[8] .. 'x' .. (sends + 1))
     end
-    remember(KEYS[6], now, 'sent', sends + 1, string.format('%d', expires))
+    remember(KEYS[6], now, {'sent', sends + 1, string.format('%d', expires)})
     return with_state({'resend', pointer}, KEYS[2])
   end
 end
@@ -80,7 +80,5 @@ redis.call('SET', KEYS[1], ARGV[3], 'PXAT', until_ms)
 if ARGV[9] ~= '' then
   track(ARGV[9] .. 'x1')
 end
-local meta = redis.call('HMGET', KEYS[3], 'expires', 'svc', 'country', 'test', 'client')
-remember_created(KEYS[5], KEYS[7], ARGV[3], now, meta[1], meta[2] or 'default',
-  meta[3] or 'ZZ', meta[4] or '0', meta[5])
+remember_created(KEYS[5], KEYS[7], ARGV[3], now, {unpack(ARGV, 12, #ARGV)})
 return with_state({'created', ARGV[3]}, KEYS[3])

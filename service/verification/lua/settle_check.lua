@@ -21,7 +21,7 @@ redis.call('HDEL', KEYS[1], 'busy')
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'pending' or outcome == 'error' then
   if status == 'pending' then
-    remember(KEYS[3], now, 'check', 'error')
+    remember(KEYS[3], now, {'check', 'error'})
   end
   return answer('unchanged')
 end
@@ -31,8 +31,7 @@ end
 if outcome == 'valid' then
   redis.call('HSET', KEYS[1], 'status', 'approved', 'ended', now, 'phone', ARGV[3])
   redis.call('DEL', KEYS[2])
-  remember(KEYS[3], now, 'check', 'right')
-  remember(KEYS[3], now, 'ended', 'approved')
+  remember(KEYS[3], now, {'check', 'right'}, {'ended', 'approved'})
   return answer('approved')
 end
 if outcome == 'unknown' then

@@ -37,7 +37,7 @@ if ARGV[1] == 'created' then
     return 'superseded'
   end
   if redis.call('DEL', KEYS[2]) == 1 then
-    remember(KEYS[4], nil, 'undone', 1)
+    remember(KEYS[4], nil, {'undone', 1})
   end
   if redis.call('GET', KEYS[1]) == ARGV[2] then
     if ARGV[3] ~= '' then
@@ -54,7 +54,7 @@ if not before[1] then
   return 'gone'  -- ended and removed meanwhile, or already taken back
 end
 redis.call('HDEL', KEYS[2], unpack(names))
-remember(KEYS[4], nil, 'undone', undone)
+remember(KEYS[4], nil, {'undone', undone})
 if sends > undone then
   redis.call('HSET', KEYS[2], unpack(paired(kept_names(undone + 1), before)))
   return 'superseded'
