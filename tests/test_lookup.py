@@ -12,6 +12,7 @@ from tests import test_delivery
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
 from tests.helpers import check, sim, start, wait_for
 from tests.test_delivery import outcomes
+from tests.test_services import create, new_key
 
 make_live = test_delivery.make_live  # the fixture: the app served for the delivery callbacks
 
@@ -197,3 +198,16 @@ def test_only_an_admin_key_may_look_up(app):
     response = app.test_client().get("/admin/verifications", query_string={"phone": PHONE},
                                      headers=CLIENT)
     assert response.status_code in (401, 403)
+
+
+def test_each_service_s_verifications_are_listed_under_its_id(app, simulator):
+    http = app.test_client()
+    service = create(http, name="signup")
+    key = new_key(http, service["id"])["key"]
+    assert start(http, CLIENT).status_code == 201
+    assert start(http, {"Authorization": f"Bearer {key}"}, "+41 79 123 45 67").status_code == 201
+    body = lookup(http).get_json()
+    assert body["count"] == 2
+    assert {group["service"]: [v["client"] for v in group["verifications"]]
+            for group in body["services"]} == {"default": ["acme"],
+                                               service["id"]: [service["id"]]}
