@@ -12,35 +12,30 @@ from tests.conftest import ADMIN_KEY
 from tests.test_lookup import DIGITS, MASKED
 
 pytestmark = chromium.pytestmark
-browser, make_live, mix = chromium.browser, test_lookup.make_live, test_lookup.mix  # fixtures
+# fixtures: Chromium and a fresh tab failing on CSP errors (the console's browser test's),
+# the scripted mix of flows (the lookup's)
+browser, page, make_live, mix = (chromium.browser, chromium.page, test_lookup.make_live,
+                                 test_lookup.mix)
 
 
 @pytest.fixture
-def tab(browser):
-    browser.clear_cookies()
-    page = browser.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    page.close()
-    assert errors == []
+def base_url(mix):
+    """The tab's site: the app the mix ran on (its delivery reports reached it)."""
+    return mix[0].base
 
 
 @pytest.mark.parametrize("width", chromium.WIDTHS)
-def test_the_lookup_shows_the_mix_as_timelines_on_a_phone_and_a_laptop(tab, mix, width):
+def test_the_lookup_shows_the_mix_as_timelines_on_a_phone_and_a_laptop(page, mix, width):
     live, first, second, _ = mix
-    tab.set_viewport_size({"width": width, "height": 900})
-    chromium.sign_in(tab, live.base, ADMIN_KEY)
-    tab.click("nav >> text=Verifications")
-    tab.fill("#phone", "079 123 45 67")  # national: OTP_DEFAULT_REGION=CH
-    chromium.button(tab, "Search").click()
-    assert f"2 verifications of {MASKED}" in tab.inner_text("#found")
-    assert tab.locator("article.verification .status").all_inner_texts() == [
+    page.set_viewport_size({"width": width, "height": 900})
+    chromium.sign_in(page, live.base, ADMIN_KEY)
+    page.click("nav >> text=Verifications")
+    page.fill("#phone", "079 123 45 67")  # national: OTP_DEFAULT_REGION=CH
+    chromium.button(page, "Search").click()
+    assert f"2 verifications of {MASKED}" in page.inner_text("#found")
+    assert page.locator("article.verification .status").all_inner_texts() == [
         "pending", "approved"]
-    newest = tab.locator(f"[id='{second}'] .timeline .what").all_inner_texts()
+    newest = page.locator(f"[id='{second}'] .timeline .what").all_inner_texts()
     assert newest[0].startswith("Code sent (send 1), valid until ")
     assert newest[1:] == [
         "Send 1 failed: absent subscriber (phone off / out of coverage) 107",
@@ -49,8 +44,8 @@ def test_the_lookup_shows_the_mix_as_timelines_on_a_phone_and_a_laptop(tab, mix,
         "Check refused: the phone is locked"]
     assert newest[2].startswith("Code sent (send 2)")
     assert newest[-2].startswith("Phone locked until ")
-    oldest = tab.locator(f"[id='{first}'] .timeline .what").all_inner_texts()
+    oldest = page.locator(f"[id='{first}'] .timeline .what").all_inner_texts()
     assert oldest[1:] == ["Send 1 delivered", "Wrong code", "Right code", "Ended: approved"]
-    assert DIGITS not in tab.inner_text("body")  # the search box's value is not page text
-    chromium.shot(tab, f"lookup-{width}")
-    assert tab.evaluate("document.scrollingElement.scrollWidth") <= width
+    assert DIGITS not in page.inner_text("body")  # the search box's value is not page text
+    chromium.shot(page, f"lookup-{width}")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= width
