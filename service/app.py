@@ -104,8 +104,11 @@ def build_app(config: Settings | Mapping[str, str] | None = None, *,
 
     logs.init_app(app, settings)
     # before the services: their scripts are traced from the first call
-    tracing.init_app(app, config if isinstance(config, Mapping) else os.environ,
-                     logs.secret_values(settings), span_exporters=span_exporters)
+    try:
+        tracing.init_app(app, config if isinstance(config, Mapping) else os.environ,
+                         logs.secret_values(settings), span_exporters=span_exporters)
+    except ConfigError as e:
+        raise serving.config_failure(e) from None
 
     # services
     from service.http import context
