@@ -113,6 +113,28 @@ def service(url: str) -> Target:
     return Target("service", url, _service_start, _service_check)
 
 
+def twilio(url: str, secret: bytes) -> Target:
+    """The same flows through the service's Twilio Verify face (/v2, issue 19): form bodies,
+    HTTP Basic with the account sid, the check by VerificationSid."""
+    from service.verification.tenant import DEFAULT, twilio_account_sid, twilio_service_sid
+
+    auth = aiohttp.BasicAuth(twilio_account_sid(secret), CLIENT_KEY)
+    base = f"/v2/Services/{twilio_service_sid(secret, DEFAULT)}"
+
+    async def start(session, url, phone) -> str:
+        form = {"To": phone, "Channel": "sms"}
+        async with session.post(url + base + "/Verifications", data=form, auth=auth) as r:
+            return (await _expect(r, "start", 201))["sid"]
+
+    async def check(session, url, ident, phone, code) -> None:
+        form = {"VerificationSid": ident, "Code": code}
+        async with session.post(url + base + "/VerificationCheck", data=form, auth=auth) as r:
+            if not (await _expect(r, "check", 200)).get("valid"):
+                raise Failure("check valid=false")
+
+    return Target("twilio", url, start, check)
+
+
 def baseline(url: str) -> Target:
     return Target("baseline", url, _baseline_start, _baseline_check)
 

@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2-s smoke run (sets --duration 2)")
     parser.add_argument("--trace-flows", type=int, default=20, help="flows traced with MONITOR")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--twilio", action="store_true",
+                        help="also measure the same flows through /v2 (Twilio Verify's routes)")
     parser.add_argument("--lean-baseline", action="store_true",
                         help="the baseline's requests Session without trust_env, like the "
                              "service's (default: requests' defaults)")
@@ -63,6 +65,7 @@ class Stack:
         self.sim = Simulator(logdir)
         resources.callback(self.sim.stop)
         env = service_env(self.redis_server.url, self.sim.url)
+        self.secret = env["OTP_SECRET"].encode()
         self.apps = {}
         lean = {"BENCH_BASELINE_TRUST_ENV": "0"} if lean_baseline else {}
         for name, app in (("service", "service:create_app()"),
@@ -75,6 +78,8 @@ class Stack:
     def target(self, name: str) -> driver.Target:
         if name == "simulator":
             return driver.simulator_alone(self.sim.url)
+        if name == "twilio":  # the service's /v2 routes
+            return driver.twilio(self.apps["service"].url, self.secret)
         return getattr(driver, name)(self.apps[name].url)
 
     def snapshot(self, app: Gunicorn | None) -> dict:
@@ -91,7 +96,7 @@ class Stack:
     def measure(self, name: str, latency_ms: float, concurrency: int, duration: float,
                 repeat: int) -> dict:
         """One point on a clean slate: empty Redis, simulator reset, latency set."""
-        app = self.apps.get(name)
+        app = self.apps.get("service" if name == "twilio" else name)
         self.redis.flushall()
         self.sim.reset()  # also clears the fault and the connection counter
         self.sim.set_latency(latency_ms / 1000)
@@ -119,7 +124,8 @@ def _repeats(stack: Stack, args) -> list[dict]:
         print(f"run {repeat + 1}/{args.repeat}", flush=True)
         for latency in args.latency_ms:
             for concurrency in args.concurrency:
-                for name in ("service", "baseline"):  # interleaved: noise hits both alike
+                # interleaved: noise hits them alike
+                for name in ("service", *(["twilio"] if args.twilio else []), "baseline"):
                     rows.append(stack.measure(name, latency, concurrency, args.duration,
                                               repeat))
     return rows
@@ -131,7 +137,7 @@ def _prepare(stack: Stack, args) -> tuple[list[dict], dict]:
              for latency in args.latency_ms for c in args.concurrency]
     print("warm-up and Redis trace", flush=True)
     traces = {}
-    for name in ("service", "baseline"):
+    for name in ("service", *(["twilio"] if args.twilio else []), "baseline"):
         stack.measure(name, 0, max(args.concurrency), min(2.0, args.duration), -1)
         stack.sim.reset()
         traces[name], own = redis_stats.trace(stack.redis_server.url, stack.target(name),

@@ -20,6 +20,7 @@ from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
 from service.verification.tenant import Tenant
+from service.verification.twilio_sids import VerificationSids
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -38,6 +39,7 @@ class Services:
     admin: admin.Admin
     tenants: tenants.Registry  # every service (issue 17), from a per-process cache
     service_admin: tenants.ServiceAdmin  # their audited changes (API, console)
+    twilio_sids: VerificationSids  # issue 19: VE sids of the /v2 routes and their mapping
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -89,7 +91,8 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
-                    tenants=registry, service_admin=service_admin, admin=admin_side)
+                    tenants=registry, service_admin=service_admin, admin=admin_side,
+                    twilio_sids=VerificationSids(redis, settings.secret))
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None, *,
@@ -124,13 +127,14 @@ def build_app(config: Settings | Mapping[str, str] | None = None, *,
     observe.init_app(app, services)
 
     # blueprints
-    from service.http import admin, console, delivery, ops, otp
+    from service.http import admin, console, delivery, ops, otp, twilio
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(delivery.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
+    twilio.init_app(app)  # issue 19: /v2, Twilio Verify's face over the same domain
     if settings.sandbox:
         from service.http import sandbox_views
 
