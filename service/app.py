@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask
 
-from service import admin, logs, metrics, sandbox, serving, stats, tenants
+from service import admin, logs, metrics, sandbox, serving, stats, tenants, tracing
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -98,7 +99,10 @@ def build_services(settings: Settings) -> Services:
                         tenant.id for tenant in registry.all()]))
 
 
-def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+def build_app(config: Settings | Mapping[str, str] | None = None, *,
+              span_exporters: list | None = None) -> Flask:
+    """``span_exporters``: where traces go instead of the OTEL_* variables' exporters (when
+    those ask for traces at all)."""
     settings = _settings(config)
     serving.refuse_split_sandbox(settings)
     app = Flask("service")
@@ -106,6 +110,12 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False
 
     logs.init_app(app, settings)
+    # before the services: their scripts are traced from the first call
+    try:
+        tracing.init_app(app, config if isinstance(config, Mapping) else os.environ,
+                         logs.secret_values(settings), span_exporters=span_exporters)
+    except ConfigError as e:
+        raise serving.config_failure(e) from None
 
     # services
     from service.http import context

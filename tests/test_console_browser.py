@@ -185,6 +185,7 @@ PAGES = [
     ("service", "/admin/console/services/default"),
     ("service-edit", "/admin/console/services/default/edit"),
     ("messages", "/admin/console/messages"),
+    ("verifications", "/admin/console/verifications"),
     ("not-found", "/admin/console/no-such-page"),
 ]
 WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
@@ -229,6 +230,9 @@ def test_every_console_page_fits_the_screen_without_scrolling_sideways(
             if name == "lockouts":
                 page.fill("#phone", "+41 79 123 45 67")
                 button(page, "Clear lockout").click()
+            if name == "verifications":
+                page.fill("#phone", "+41 79 123 45 67")
+                button(page, "Search").click()
             assert page.locator("#sandbox-banner").is_visible(), name
             shot(page, f"width-{width}-{name}")
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")

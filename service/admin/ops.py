@@ -1,5 +1,5 @@
 """Admin operations for the API and the web console: sender ids, credits, any verification,
-lockouts, the audit trail.
+lockouts, the support lookup, the audit trail.
 
 The gateway work is :mod:`service.admin.originators` (which the CLI uses alone); here each
 call is audited with the admin key's name, and gateway failures become the problems the
@@ -32,6 +32,7 @@ from service.events import Event
 from service.gateway import AspsmsClient, GatewayError
 from service.verification.errors import VerificationNotFound
 from service.verification.keys import ID_PATTERN
+from service.verification.lookup import SupportLookup
 from service.verification.phones import mask_phone
 from service.verification.service import VerificationService
 from service.verification.tenant import DEFAULT, Tenant
@@ -54,6 +55,7 @@ class AdminOps:
         self.gateway: AspsmsClient = verifications.gateway
         self.store = verifications.store
         self.audit = audit_log
+        self.lookup = SupportLookup(self.store, clock=verifications.clock)
         self.events = events
         # the default service: its policy, phones and limits (issue 17)
         self.tenant = tenant
@@ -118,6 +120,15 @@ class AdminOps:
             found = self.verifications.read(tenant, data["client"], verification_id)
         return {**found.public(tenant.policy.max_sends), "client": found.client,
                 "service_id": tenant.id}
+
+    def verifications_of(self, actor: str, phone: str) -> dict[str, Any]:
+        """The support lookup: the number's verifications of the last 30 days, masked; the
+        audit names the number masked too."""
+        e164 = self.tenant.phones.normalise(phone)  # the deployment's rules
+        with self._audited(actor, "verification.lookup", mask_phone(e164)) as act:
+            found = self.lookup.find(e164)
+            act.outcome = "found" if found["count"] else "none"
+        return found
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
         """Forget a phone's consecutive wrong codes, in every service; ``cleared``: a lock in

@@ -45,6 +45,7 @@ __all__ = ["UNREAD", "Reservation", "Unreplicated", "VerificationStore"]
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
            "record_delivery", "clear_lockout")
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
+LIVE_FIELDS = ("status", "expires", "sends", "attempts")  # what history() reads of a hash
 POLL_BATCH = 2048  # slots read per round trip by the delivery poll
 
 
@@ -114,6 +115,22 @@ class VerificationStore:
         return found, answer
 
     @store_call
+    def history(self, phone_hash: str, since_ms: int) -> list[tuple[str, list[str], dict]]:
+        """The phone's verifications created since ``since_ms``, oldest first: each id, its
+        timeline's entries (lua/_history.lua) and its hash's status fields while it is kept
+        (else empty). Two round trips, whatever the number (at most HISTORY_PER_PHONE)."""
+        ids = self.redis.zrangebyscore(keys.history_key(phone_hash), since_ms, "+inf")
+        pipe = self.redis.pipeline(transaction=False)
+        for verification_id in ids:
+            pipe.lrange(keys.timeline_key(verification_id), 0, -1)
+            pipe.hmget(keys.verification_key(verification_id), LIVE_FIELDS)
+        answers = pipe.execute() if ids else []
+        return [(verification_id, entries, {name: value for name, value
+                                            in zip(LIVE_FIELDS, live, strict=True) if value})
+                for verification_id, entries, live in zip(ids, answers[0::2], answers[1::2],
+                                                           strict=True)]
+
+    @store_call
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
@@ -131,6 +148,9 @@ class VerificationStore:
             keys.verification_key(seen_pointer if read else new_id),
             keys.verification_key(new_id),
             keys.awaiting_delivery_key(phone_hash[:4]),
+            keys.history_key(phone_hash),
+            keys.timeline_key(seen_pointer if read else new_id),
+            keys.timeline_key(new_id),
         ]
         flat = [item for pair in fields.items() for item in pair]
         args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
@@ -150,7 +170,8 @@ class VerificationStore:
         reservation answer was lost, named by the token reference it was reserved under."""
         names = [keys.pointer_key(client, phone_hash),
                 keys.verification_key(reservation.verification_id),
-                keys.awaiting_delivery_key(phone_hash[:4])]
+                keys.awaiting_delivery_key(phone_hash[:4]),
+                keys.timeline_key(reservation.verification_id)]
         send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
                 send, reference]
@@ -165,7 +186,8 @@ class VerificationStore:
         (key, amount, window ms), counted only by a claim; ``lockout`` as for
         :meth:`settle_check`, for a claim found never settled."""
         names = [keys.verification_key(verification_id),
-                 keys.failure_key(phone_hash, service), *(key for key, _, _ in windows)]
+                 keys.failure_key(phone_hash, service), *(key for key, _, _ in windows),
+                 keys.timeline_key(verification_id)]
         args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._replicas.run(self._scripts["claim_attempt"], names, args,
@@ -183,7 +205,8 @@ class VerificationStore:
         """``lockout``: failures
         before the phone locks, the first and the longest lock (ms); ``token_reference``:
         the token the check asked about (spent when the outcome is unknown)."""
-        names = [keys.verification_key(verification_id), keys.failure_key(phone_hash, service)]
+        names = [keys.verification_key(verification_id), keys.failure_key(phone_hash, service),
+                 keys.timeline_key(verification_id)]
         args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
         return Settlement.parse(self._scripts["settle_check"](keys=names, args=args))
 
@@ -191,7 +214,7 @@ class VerificationStore:
     def end_pending(self, verification_id: str, *, client: str, now_ms: int, status: str,
                     masked_phone: str) -> Ending:
         return Ending.parse(self._scripts["end_pending"](
-            keys=[keys.verification_key(verification_id)],
+            keys=[keys.verification_key(verification_id), keys.timeline_key(verification_id)],
             args=[now_ms, client, status, masked_phone]))
 
     @store_call
@@ -211,7 +234,8 @@ class VerificationStore:
         if key is None:
             return DeliveryRecord(Recorded.NOT_FOUND)
         return DeliveryRecord.parse(self._scripts["record_delivery"](
-            keys=[key], args=[send, status, reason, reason_text, "" if at_ms is None else at_ms]))
+            keys=[key, keys.timeline_key(verification_id)],
+            args=[send, status, reason, reason_text, "" if at_ms is None else at_ms]))
 
     # -- sends awaiting a delivery status (the delivery poll) ----------------------------
     @store_call

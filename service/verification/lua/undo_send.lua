@@ -1,7 +1,7 @@
 -- Reverts a reservation made by reserve_send.lua after the gateway failed, so a failed send
 -- leaves no pending verification and spends no cooldown.
 -- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
--- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)
+-- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)   KEYS[4] its timeline
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation), or 0 when the caller does
@@ -36,7 +36,9 @@ if ARGV[1] == 'created' then
   if sends > 1 then
     return 'superseded'
   end
-  redis.call('DEL', KEYS[2])
+  if redis.call('DEL', KEYS[2]) == 1 then
+    remember(KEYS[4], nil, {'undone', 1})
+  end
   if redis.call('GET', KEYS[1]) == ARGV[2] then
     if ARGV[3] ~= '' then
       redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
@@ -52,6 +54,7 @@ if not before[1] then
   return 'gone'  -- ended and removed meanwhile, or already taken back
 end
 redis.call('HDEL', KEYS[2], unpack(names))
+remember(KEYS[4], nil, {'undone', undone})
 if sends > undone then
   redis.call('HSET', KEYS[2], unpack(paired(kept_names(undone + 1), before)))
   return 'superseded'
