@@ -176,6 +176,9 @@ PAGES = [
     ("lockouts", "/admin/console/lockouts"),
     ("audit", "/admin/console/audit"),
     ("messages", "/admin/console/messages"),
+    ("services", "/admin/console/services"),
+    ("service", "/admin/console/services/default"),
+    ("service-edit", "/admin/console/services/default/edit"),
     ("not-found", "/admin/console/no-such-page"),
 ]
 WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
@@ -183,7 +186,8 @@ WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
 
 def test_the_page_list_above_is_every_console_page(sandbox_app):
     adapter = sandbox_app.url_map.bind("localhost")
-    pages = {adapter.build(rule.endpoint) for rule in sandbox_app.url_map.iter_rules()
+    pages = {adapter.build(rule.endpoint, {name: "default" for name in rule.arguments})
+             for rule in sandbox_app.url_map.iter_rules()
              if rule.endpoint.startswith("console.") and "GET" in rule.methods}
     assert pages == {path.split("?")[0] for _, path in PAGES[:-1]}
 
@@ -224,3 +228,38 @@ def test_every_console_page_fits_the_screen_without_scrolling_sideways(
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
             assert scroll_width <= width, (name, scroll_width)
     assert missing == []  # the favicon and the stylesheet included
+
+
+def test_an_admin_creates_a_service_edits_it_and_makes_and_revokes_a_key(page, base_url):
+    sign_in(page, base_url, ADMIN_KEY)
+    page.click("nav >> text=Services")
+    assert page.locator("#services").get_by_role("link", name="default").is_visible()
+    page.fill("#name", "signup")
+    button(page, "Create service").click()
+    assert page.get_by_role("heading", name="Service signup").is_visible()
+    shot(page, "service-created")
+    page.click("text=Edit")
+    page.fill("#friendly_name", "Acme")
+    page.fill("[id='limits.start_per_phone']", "3 per hour")
+    page.select_option("#sms_enabled", "off")
+    button(page, "Save").click()
+    assert page.get_by_text("Saved").is_visible()
+    policy = page.locator("#policy")
+    assert policy.get_by_text('"Acme"').is_visible()
+    assert policy.get_by_text('"3 per hour"').is_visible()
+    page.fill("#key-name", "web")
+    button(page, "Create key").click()
+    key = page.locator("code.secret").inner_text()
+    assert key.startswith("sk_")
+    shot(page, "service-key-created")
+    started = requests.post(base_url + "/otp/start", json={"phone": "+41791234567"},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert started.status_code == 201
+    page.click("nav >> text=Services")
+    page.locator("#services").get_by_role("link", name="signup").click()
+    assert key not in page.content()  # shown once
+    button(page, "Revoke").first.click()
+    assert page.get_by_text("Key revoked").is_visible()
+    refused = requests.post(base_url + "/otp/start", json={"phone": "+41791234568"},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert refused.status_code == 401
