@@ -241,7 +241,7 @@ def test_an_admin_creates_a_service_edits_it_and_makes_and_revokes_a_key(page, b
     page.click("text=Edit")
     page.fill("#friendly_name", "Acme")
     page.fill("[id='limits.start_per_phone']", "3 per hour")
-    page.select_option("#sms_enabled", "off")
+    page.select_option("#sms_enabled", "on")
     button(page, "Save").click()
     assert page.get_by_text("Saved").is_visible()
     policy = page.locator("#policy")

@@ -356,12 +356,13 @@ def test_the_console_lists_shows_edits_and_manages_keys_of_a_service(app, http):
 
     edit_url = f"/admin/console/services/{service_id}/edit"
     form = {"csrf_token": csrf_token(http.get(edit_url)), "name": "signup",
-            "friendly_name": "Acme", "originator": "", "sms_enabled": "off",
+            "friendly_name": "Acme", "originator": "", "sms_enabled": "on",
             "limits.start_per_phone": "3 per hour", "budgets.total": "100 per day",
             "safe_list": "+4179123\n+41791234567\n"}
     assert http.post(edit_url, data=form).status_code == 303
     tenant = app.extensions["otp"].tenants.get(service_id)
-    assert tenant.policy.friendly_name == "Acme" and tenant.policy.sms_enabled is False
+    assert tenant.policy.friendly_name == "Acme" and tenant.policy.sms_enabled is True
+    assert app.extensions["otp"].service_admin.show(service_id)["overrides"]["sms_enabled"]
     assert tenant.limits.start_per_phone == "3 per hour"
     assert tenant.limits.budget_total == "100 per day"
     assert tenant.policy.safe_list == ("+4179123", "+41791234567")
