@@ -422,3 +422,42 @@ def test_the_cache_thread_starts_with_first_use_and_ends_with_close_or_its_regis
     del dropped
     gc.collect()
     wait_for(lambda: not thread.is_alive(), timeout=1)
+
+
+def test_a_key_of_one_service_never_sees_another_s_verifications(http, auth):
+    one, two = new_key(http, create(http)["id"])["key"], new_key(http, create(http)["id"])["key"]
+    started = start(http, bearer(one))
+    assert started.status_code == 201
+    url = f"/otp/verifications/{started.get_json()['id']}"
+    assert http.get(url, headers=bearer(one)).status_code == 200
+    for other in (bearer(two), auth):
+        response = http.get(url, headers=other)
+        assert response.status_code == 404
+        assert response.get_json()["code"] == "verification_not_found"
+
+
+@pytest.mark.parametrize(("body", "field"), [({}, "name"), ({"name": ""}, "name"),
+                                             ({"name": "a b"}, "name"),
+                                             ({"name": "web", "scope": "all"}, "_schema")])
+def test_a_key_needs_a_valid_name_and_nothing_else(http, body, field):
+    service = create(http)
+    response = http.post(f"/admin/services/{service['id']}/keys", json=body, headers=ADMIN)
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+    assert http.get(f"/admin/services/{service['id']}/keys", headers=ADMIN).get_json() == {
+        "keys": []}
+
+
+def test_services_work_on_the_sandbox_s_embedded_store(make_app):
+    from service.config import SANDBOX_ADMIN_KEY
+
+    app = make_app(ASPSMS_USERKEY="", ASPSMS_ORIGINATOR="", OTP_API_KEYS="", OTP_ADMIN_KEYS="",
+                   REDIS_URL="")
+    try:
+        http = app.test_client()
+        admin = bearer(SANDBOX_ADMIN_KEY)
+        service = http.post("/admin/services", json={"name": "try"}, headers=admin).get_json()
+        made = http.post(f"/admin/services/{service['id']}/keys", json={"name": "web"},
+                         headers=admin).get_json()
+        assert start(http, bearer(made["key"])).status_code == 201
+    finally:
+        app.extensions["otp"].simulator.stop()
