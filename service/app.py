@@ -75,15 +75,16 @@ def build_services(settings: Settings) -> Services:
     events = Events()
     gateway, simulator = _gateway(settings)
     notifier = DeliveryNotifier(store, settings.secret, settings.public_url, events=events)
-    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events,
-                         settings=settings.limits)
-    verifications = VerificationService(store=store, gateway=gateway, policy=settings.policy,
-                                        phones=settings.phones,
+    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events)
+    verifications = VerificationService(store=store, gateway=gateway,
                                         claim_hold_seconds=settings.gateway.timeout * 3 + 5,
                                         on_event=events, notifier=notifier, limits=limits)
+    # the deployment's own admin actions (the environment's originator, unlock codes and
+    # support reads of the default service) act as the environment's service
     admin_side = admin.build(redis, settings.secret, verifications, events,
-                             settings.policy.originator)
+                             tenants.base_tenant(settings))
     registry, service_admin = tenants.build(redis, settings, admin_side.audit)
+    admin_side.ops.tenant_of = registry.get
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
