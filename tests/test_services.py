@@ -461,3 +461,27 @@ def test_services_work_on_the_sandbox_s_embedded_store(make_app):
         assert start(http, bearer(made["key"])).status_code == 201
     finally:
         app.extensions["otp"].simulator.stop()
+
+
+def test_a_patch_of_texts_and_limits_on_one_instance_rules_the_sends_of_another_within_1_s(
+        make_app, simulator):
+    from tests.helpers import sim
+
+    a, b = make_app(OTP_RESEND_COOLDOWN="0"), make_app(OTP_RESEND_COOLDOWN="0")
+    http_a, http_b = a.test_client(), b.test_client()
+    service = create(http_a, name="login")
+    key = bearer(new_key(http_a, service["id"])["key"])
+    wait_for(lambda: b.extensions["otp"].tenants.get(service["id"]) is not None, timeout=1)
+    http_a.patch(f"/admin/services/{service['id']}", headers=ADMIN, json={
+        "friendly_name": "Acme", "templates": {"de": "{service} Code: <VERIFICATIONCODE>"},
+        "limits": {"start_per_phone": "1 per hour"}})
+    took = within_a_second(lambda: b.extensions["otp"].tenants.get(service["id"])
+                           .limits.start_per_phone == "1 per hour")
+    assert took < 1.0
+    sent = start(http_b, key, phone="+41791110201", locale="de")
+    assert sent.status_code == 201
+    texts = [m["text"] for m in sim(simulator, "GET", "/_sim/messages")
+             if m["recipient"] == "+41791110201"]
+    assert texts[-1].startswith("Acme Code: ")
+    again = start(http_b, key, phone="+41791110201", locale="de")
+    assert again.status_code == 429 and again.get_json()["reason"] == "start_per_phone"
