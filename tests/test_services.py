@@ -485,3 +485,19 @@ def test_a_patch_of_texts_and_limits_on_one_instance_rules_the_sends_of_another_
     assert texts[-1].startswith("Acme Code: ")
     again = start(http_b, key, phone="+41791110201", locale="de")
     assert again.status_code == 429 and again.get_json()["reason"] == "start_per_phone"
+
+
+def test_a_numeric_originator_is_asked_at_the_gateway_for_one_service_not_for_the_list(
+        http, simulator):
+    from tests.helpers import gateway_calls
+
+    service = create(http, name="sms", originator="+41791110009")
+    assert service["originator_status"]["state"] == "unchecked"
+    listed = http.get("/admin/services", headers=ADMIN).get_json()["services"]
+    assert listed[1]["originator_status"] == {"originator": "+41791110009", "kind": "numeric",
+                                              "state": "unchecked", "authorized": None}
+    assert gateway_calls(simulator) == {}
+    shown = http.get(f"/admin/services/{service['id']}", headers=ADMIN).get_json()
+    assert shown["originator_status"] == {"originator": "+41791110009", "kind": "numeric",
+                                          "authorized": False, "state": "not_authorized"}
+    assert sum(gateway_calls(simulator).values()) == 1
