@@ -501,3 +501,11 @@ def test_a_numeric_originator_is_asked_at_the_gateway_for_one_service_not_for_th
     assert shown["originator_status"] == {"originator": "+41791110009", "kind": "numeric",
                                           "authorized": False, "state": "not_authorized"}
     assert sum(gateway_calls(simulator).values()) == 1
+
+
+def test_a_runtime_key_is_masked_in_every_log_line_by_its_shape(http):
+    from service import logs
+
+    key = new_key(http, create(http)["id"])["key"]
+    masked = logs.MaskingFilter().mask(f"key={key} then {key}, done")
+    assert key not in masked and masked.count("[redacted]") == 2
