@@ -85,8 +85,9 @@ def build(base: Tenant, service_id: str, overrides: dict[str, Any], secret: byte
     _webhook(overrides, errors)
     made = {}
     for part in ("policy", "limits"):
-        try:
-            made[part] = replace(getattr(base, part), **parts[part])
+        try:  # the environment's own value where nothing is overridden (parsed limits stay)
+            made[part] = (replace(getattr(base, part), **parts[part]) if parts[part]
+                          else getattr(base, part))
         except PolicyError as e:
             for attribute, problem in e.problems.items():
                 _add(errors, _json_name(part, attribute), problem)
@@ -94,7 +95,7 @@ def build(base: Tenant, service_id: str, overrides: dict[str, Any], secret: byte
         raise ValidationFailed("Some fields are invalid.", errors=errors)
     events = overrides.get("webhook_events")
     return Tenant(service_id, made["policy"], made["limits"],
-                  replace(base.phones, **parts["phones"]),
+                  replace(base.phones, **parts["phones"]) if parts["phones"] else base.phones,
                   name=overrides.get("name") or (DEFAULT if service_id == DEFAULT else service_id),
                   twilio_sid=twilio_service_sid(secret, service_id),
                   webhook_url=overrides.get("webhook_url"),
