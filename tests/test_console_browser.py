@@ -79,6 +79,9 @@ def page(browser, base_url):
 
 
 def shot(page, name: str) -> None:
+    # after a click that navigates, the new page's stylesheet may still be on its way (seen
+    # on a loaded machine: a transparent body); its load event says it has arrived
+    page.wait_for_load_state("load")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PAPER
     assert "{{" not in page.content() and "{%" not in page.content()
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
