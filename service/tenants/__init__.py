@@ -29,6 +29,7 @@ def build(redis, settings, audit: AuditLog) -> tuple[Registry, ServiceAdmin]:
     store, base = ServiceStore(redis), base_tenant(settings)
     registry = Registry(store, settings.secret, base, settings.keys.clients)
     registry.refresh()
+    registry.start()
     manage = ServiceAdmin(store, audit, base, settings.secret, settings.keys.clients,
                           settings.keys.admins, on_change=registry.refresh)
     return registry, manage

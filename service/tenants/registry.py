@@ -12,10 +12,16 @@ rather than judged on data that may miss its revocation (or its creation). The e
 (OTP_API_KEYS) need no store and keep working. Lookups of services (:meth:`get`,
 :meth:`by_twilio_sid`) keep answering from the last snapshot.
 
-The thread starts with the first use in each process (so a gunicorn worker, forked after
-the app was built, starts its own: a forked thread does not survive the fork), holds the
-registry only weakly (an app that is dropped takes its thread with it), and stops with
-:meth:`close`. No Flask here.
+A runtime key the cache does not know may have been made a moment ago on another process:
+then the version is read once more before the key is refused (at most every 0.1 s per
+process, so a stream of made-up keys costs at most ten reads a second), and a script that
+creates a key and uses it at once is served.
+
+The thread starts when the app is built and again with the first use in a process that has
+none (a gunicorn worker forked after the app was built: a thread does not survive a fork);
+that first use reads the version first unless the copy was confirmed within a poll
+interval. It holds the registry only weakly (an app that is dropped takes its thread with
+it), and stops with :meth:`close`. No Flask here.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 STALE_SECONDS = 3.0
+RECHECK_SECONDS = 0.1  # an unknown runtime key: look again, at most this often
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class Registry:
         self._view = build_view(Snapshot(None, {}, {}), base, secret)
         self._fresh_at = float("-inf")
         self._failing = False
+        self._rechecked_at = float("-inf")
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
         self._closed = False
@@ -111,7 +119,12 @@ class Registry:
         if self.stale:  # its revocation, or its creation, may be what the cache misses
             raise StoreUnavailable("The state store is unavailable: runtime API keys cannot "
                                    "be checked now.")
-        record = view.keys.get(key_hash(self.secret, presented))
+        digest = key_hash(self.secret, presented)
+        record = view.keys.get(digest)
+        if record is None and self._may_recheck():
+            self.poll()  # made a moment ago elsewhere? One version read, at most per 0.1 s
+            view = self._view
+            record = view.keys.get(digest)
         if record is None:
             return None
         tenant = view.tenants[record.service]
@@ -165,12 +178,27 @@ class Registry:
             self._start()
         return self._view
 
+    def start(self) -> None:
+        """Start polling now (the app does so when it is built); first use does it too."""
+        self._current()
+
+    def _may_recheck(self) -> bool:
+        """At most one re-check per ``RECHECK_SECONDS`` per process: unknown keys sent in a
+        stream cannot make every request a Redis round trip."""
+        now = self.clock()
+        if now - self._rechecked_at < RECHECK_SECONDS:
+            return False
+        self._rechecked_at = now
+        return True
+
     def _start(self) -> None:
         with self._starting:
             if self._closed or (self._thread is not None and self._thread.is_alive()):
                 return
-            if self.stale:
-                self.refresh()  # once per process: the first request sees current data
+            if self.clock() - self._fresh_at > self.poll_seconds:
+                # once per process (a forked worker, an idle one): whatever changed since
+                # its last look is seen before it answers
+                self.poll()
             self._thread = threading.Thread(target=_poll, args=(weakref.ref(self),),
                                             name="services-cache", daemon=True)
             self._thread.start()
