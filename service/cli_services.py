@@ -3,8 +3,9 @@
 Works directly on the service's store (REDIS_URL) through the same audited operations as the
 admin API (:class:`service.tenants.ServiceAdmin`), so the same rules apply and every change
 is audited, under the name given with ``--actor`` (default ``cli``). Reads only the
-variables it needs: REDIS_URL, REDIS_TIMEOUT, OTP_SECRET, OTP_API_KEYS, OTP_ADMIN_KEYS and
-the policy variables (the defaults a service falls back to). Every answer is JSON on
+variables it needs: REDIS_URL and OTP_SECRET (both required, the deployment's),
+REDIS_TIMEOUT, OTP_API_KEYS, OTP_ADMIN_KEYS and the policy variables (the defaults a service
+falls back to: give it the deployment's, or the effective values it prints differ). Every answer is JSON on
 standard output; a refusal is the problem's JSON on standard error, with exit status 1.
 Running services see a change within 1 s.
 """
@@ -12,10 +13,11 @@ Running services see a change within 1 s.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from service.config import ConfigError, load_parts
-from service.envreader import Collector
+from service.envreader import Collector, Env
 from service.errors import ServiceError
 from service.verification.tenant import DEFAULT, Tenant
 
@@ -59,12 +61,14 @@ def _admin():
     from service import tenants
     from service.admin.audit import AuditLog
 
+    env, collect = Env(os.environ), Collector()
+    for name, why in (("REDIS_URL", "this command works on the service's store"),
+                      ("OTP_SECRET", "runtime keys and Twilio sids are derived from the "
+                                     "deployment's secret")):
+        if not env.given(name):  # sandbox mode would fill in a store or a secret of its own
+            collect.errors.append(ConfigError(name, f"is required: {why}"))
+    collect.done()
     parts = load_parts(PARTS)
-    if parts["redis"].url is None:
-        collect = Collector()
-        collect.errors.append(ConfigError("REDIS_URL", "is required: this command works on "
-                                                       "the service's store"))
-        collect.done()
     redis = parts["redis"].connect()
     base = Tenant(DEFAULT, parts["policy"], parts["limits"], parts["phones"])
     return tenants.ServiceAdmin(tenants.ServiceStore(redis), AuditLog(redis), base,
