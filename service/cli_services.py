@@ -5,8 +5,9 @@ admin API (:class:`service.tenants.ServiceAdmin`), so the same rules apply and e
 is audited, under the name given with ``--actor`` (default ``cli``). Reads only the
 variables it needs: REDIS_URL and OTP_SECRET (both required, the deployment's),
 REDIS_TIMEOUT, OTP_API_KEYS, OTP_ADMIN_KEYS and the policy variables (the defaults a service
-falls back to: give it the deployment's, or the effective values it prints differ). Every answer is JSON on
-standard output; a refusal is the problem's JSON on standard error, with exit status 1.
+falls back to: give it the deployment's, or the effective values it prints differ). Every
+answer is JSON on standard output; a refusal is the problem's JSON on standard error, with
+exit status 1.
 Running services see a change within 1 s.
 """
 
