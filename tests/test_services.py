@@ -438,7 +438,8 @@ def test_a_key_of_one_service_never_sees_another_s_verifications(http, auth):
 
 @pytest.mark.parametrize(("body", "field"), [({}, "name"), ({"name": ""}, "name"),
                                              ({"name": "a b"}, "name"),
-                                             ({"name": "web", "scope": "all"}, "_schema")])
+                                             ({"name": "web", "scope": "all"}, "scope"),
+                                             ({"name": "sv_" + "0" * 32}, "name")])
 def test_a_key_needs_a_valid_name_and_nothing_else(http, body, field):
     service = create(http)
     response = http.post(f"/admin/services/{service['id']}/keys", json=body, headers=ADMIN)

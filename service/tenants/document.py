@@ -59,8 +59,23 @@ def merge(overrides: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def changed_fields(patch: dict[str, Any]) -> list[str]:
-    """The names a change touches (for the audit log: names, never values)."""
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The names whose stored value differs (for the audit log: names, never values);
+    ``limits`` and ``budgets`` field by field."""
+    names = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if name in NESTED:
+            inner = set(old or {}) | set(new or {})
+            names += [f"{name}.{field}" for field in sorted(inner)
+                      if (old or {}).get(field) != (new or {}).get(field)]
+        elif old != new:
+            names.append(name)
+    return names
+
+
+def named_fields(patch: dict[str, Any]) -> list[str]:
+    """The names a change asks for (audited when it is refused)."""
     names = []
     for name, value in patch.items():
         if name in NESTED and isinstance(value, dict) and value:

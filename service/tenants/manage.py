@@ -74,7 +74,7 @@ class ServiceAdmin:
         service_id = "sv_" + secrets.token_hex(16)
         with self._audited(actor, "service.create", service_id) as changed:
             overrides = document.merge({}, document.load(body))
-            changed += document.changed_fields(overrides)
+            changed += document.changed_fields({}, overrides)
             document.build(self.base, service_id, overrides, self.secret)
             now = self._now()
             record = {"created": now, "updated": now, "overrides": overrides,
@@ -86,7 +86,7 @@ class ServiceAdmin:
     def update(self, actor: str, service_id: str, body: Any) -> dict[str, Any]:
         with self._audited(actor, "service.update", _target(service_id)) as changed:
             patch = document.load(body)
-            changed += document.changed_fields(patch)
+            changed += document.named_fields(patch)  # what was asked, if it is refused
             for _ in range(TRIES):
                 snapshot = self.store.read()
                 raw = snapshot.docs.get(service_id)
@@ -95,6 +95,7 @@ class ServiceAdmin:
                 record = json.loads(raw) if raw else {"created": self._now(), "overrides": {}}
                 overrides = document.merge(record.get("overrides", {}), patch)
                 document.build(self.base, service_id, overrides, self.secret)
+                changed[:] = document.changed_fields(record.get("overrides", {}), overrides)
                 record = {**record, "overrides": overrides, "updated": self._now()}
                 if self.store.put(service_id, raw, record):
                     break
@@ -200,13 +201,20 @@ class ServiceAdmin:
 
 
 def _key_name(body: Any) -> str:
-    if not isinstance(body, dict) or set(body) - {"name"}:
+    if not isinstance(body, dict):
+        raise ValidationFailed("A key is {\"name\": …}.",
+                               errors={"_schema": ["must be a JSON object"]})
+    unknown = sorted(set(body) - {"name"})
+    if unknown:
         raise ValidationFailed("A key is {\"name\": …} and nothing else.",
-                               errors={"_schema": ["only the field name is accepted"]})
+                               errors={name: ["Unknown field."] for name in unknown})
     name = body.get("name")
     if not isinstance(name, str) or not KEY_NAME.match(name):
         raise ValidationFailed("Some fields are invalid.", errors={"name": [
             "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"]})
+    if name.startswith("sv_"):  # a default-service key's name is its owner: never a service's
+        raise ValidationFailed("Some fields are invalid.", errors={"name": [
+            "must not start with sv_ (the form of service ids)"]})
     return name
 
 
