@@ -12,7 +12,6 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from service.verification.errors import ValidationFailed
-from service.verification.messages import LOCALE_PATTERN
 
 # contract §8: the event types a webhook may ask for (none given: all of them)
 EVENT_TYPES = (
@@ -21,6 +20,7 @@ EVENT_TYPES = (
     "delivery.delivered", "delivery.failed", "delivery.buffered", "phone.locked",
     "budget.breaker_tripped",
 )
+LANGUAGE = re.compile(r"\A[a-z]{2,3}\Z")
 _TEST_PHONE = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")  # as OTP_TEST_NUMBERS
 _TEST_CODE = re.compile(r"\A[A-Za-z0-9]{4,12}\Z")
 
@@ -74,7 +74,9 @@ class ServiceSchema(_Strict):
     allowed_countries = fields.List(fields.String(validate=validate.Length(2, 2)),
                                     allow_none=True, validate=validate.Length(max=250))
     allow_voip = _value()
-    templates = fields.Dict(keys=fields.String(validate=validate.Regexp(LOCALE_PATTERN)),
+    # keyed by language (de, fr, en): the text a start's locale (de-CH, DE) is sent in
+    templates = fields.Dict(keys=fields.String(validate=validate.Regexp(
+                                LANGUAGE, error="must be a language code such as de or fr")),
                             values=fields.String(validate=validate.Length(1, 640)),
                             allow_none=True, validate=validate.Length(max=50))
     limits = fields.Nested(_LimitsSchema, allow_none=True)
