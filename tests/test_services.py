@@ -527,3 +527,21 @@ def test_a_key_made_on_one_instance_works_on_another_at_once(make_app):
     for _ in range(20):
         assert start(b.test_client(), bearer("sk_" + "y" * 43)).status_code == 401
     assert len(looks) <= (time.monotonic() - began) / 0.1 + 1
+
+
+def test_every_services_answer_validates_against_its_openapi_schema(http):
+    from jsonschema import Draft202012Validator
+
+    from tests.test_openapi import SPEC
+
+    def check_against(name: str, value) -> None:
+        schema = {**SPEC["components"]["schemas"][name], "components": SPEC["components"]}
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(value)]
+        assert errors == [], (name, errors)
+
+    service = create(http, name="s", limits={"start_per_phone": "1 per hour"})
+    check_against("Service", service)
+    check_against("CreatedServiceKey", new_key(http, service["id"]))
+    for key in http.get(f"/admin/services/{service['id']}/keys", headers=ADMIN).get_json()[
+            "keys"] + http.get("/admin/services/default/keys", headers=ADMIN).get_json()["keys"]:
+        check_against("ServiceKey", key)
