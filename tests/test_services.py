@@ -112,6 +112,10 @@ def test_a_patch_changes_only_the_fields_it_names_and_null_restores_the_default(
     ({"allowed_countries": ["XX"]}, {"allowed_countries": ["unknown country code 'XX'"]}),
     ({"originator": "+41 79"}, None),
     ({"friendly_name": "x" * 31}, {"friendly_name": ["must be 1 to 30 characters"]}),
+    ({"friendly_name": "a\nb"},
+     {"friendly_name": ["must not contain line breaks or other control characters"]}),
+    ({"test_numbers": [{"phone": "+41790000002", "code": "654321", "expires": "2020-01-01"}]},
+     {"test_numbers.0.expires": ["is in the past: the entry would be ignored"]}),
     ({"webhook_url": "http://example.com/hook"}, None),
     ({"webhook_events": ["verification.started", "sms.sent"]}, None),
     ({"test_numbers": [{"phone": "+41790000000", "code": "12"}]}, None),
@@ -170,7 +174,8 @@ def test_unknown_services_and_keys_are_404_and_the_default_service_is_not_deleta
 def test_deleting_a_service_removes_it_and_refuses_its_keys(http, redis_db):
     service = create(http, name="gone")
     key = new_key(http, service["id"])["key"]
-    assert http.delete(f"/admin/services/{service['id']}", headers=ADMIN).status_code == 204
+    deleted = http.delete(f"/admin/services/{service['id']}", headers=ADMIN)
+    assert deleted.status_code == 204 and "Content-Type" not in deleted.headers
     assert http.get(f"/admin/services/{service['id']}", headers=ADMIN).status_code == 404
     assert redis_db.hlen(KEYS) == 0
     assert start(http, bearer(key)).status_code == 401

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, Response, g, jsonify
 from marshmallow import INCLUDE, Schema
 
 from service.admin.originators import configured_originator_status, originator_kind
@@ -78,7 +78,7 @@ def update_service(service_id: str):
 def delete_service(service_id: str):
     """A managed service and its keys; the default service is the environment's (409)."""
     _manage().delete(g.admin, service_id)
-    return "", 204
+    return _no_content()
 
 
 @bp.post("/<service_id>/keys")
@@ -100,7 +100,14 @@ def list_keys(service_id: str):
 def revoke_key(service_id: str, key_id: str):
     """Refused on every instance within 1 s."""
     _manage().revoke_key(g.admin, service_id, key_id)
-    return "", 204
+    return _no_content()
+
+
+def _no_content() -> Response:
+    """204 with no body and so no content type (Flask's default would say text/html)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def originator_status(entry: dict, ask_gateway: bool) -> dict[str, Any]:

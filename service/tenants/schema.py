@@ -7,6 +7,7 @@ lists and maps, lengths) is checked here. No Flask here.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -20,9 +21,22 @@ EVENT_TYPES = (
     "delivery.delivered", "delivery.failed", "delivery.buffered", "phone.locked",
     "budget.breaker_tripped",
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 LANGUAGE = re.compile(r"\A[a-z]{2,3}\Z")
 _TEST_PHONE = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")  # as OTP_TEST_NUMBERS
 _TEST_CODE = re.compile(r"\A[A-Za-z0-9]{4,12}\Z")
+
+
+def _not_past(day: date) -> bool:
+    if day < date.today():
+        raise ValidationError("is in the past: the entry would be ignored")
+    return True
+
+
+def _printable(value: Any) -> bool:
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValidationError("must not contain line breaks or other control characters")
+    return True
 
 
 class _Strict(Schema):
@@ -52,7 +66,8 @@ class _BudgetsSchema(_Strict):
 class _TestNumberSchema(_Strict):
     phone = fields.String(required=True, validate=validate.Regexp(_TEST_PHONE))
     code = fields.String(required=True, validate=validate.Regexp(_TEST_CODE))
-    expires = fields.Date(required=True)
+    # a new entry that has already expired would be dropped at once: say so instead
+    expires = fields.Date(required=True, validate=lambda day: _not_past(day))
 
 
 def _value() -> fields.Field:
@@ -64,7 +79,9 @@ class ServiceSchema(_Strict):
     """Every field of a service document; null in a PATCH removes the override."""
 
     name = fields.String(allow_none=True, validate=validate.Length(1, 64))
-    friendly_name = fields.Raw(allow_none=True)
+    # its length is the Policy's rule; a line break or other control character in the
+    # prefix of every text is a mistake
+    friendly_name = fields.Raw(allow_none=True, validate=lambda value: _printable(value))
     originator = fields.String(allow_none=True, validate=validate.Length(1, 16))
     code_mask = fields.String(allow_none=True, validate=validate.Length(1, 16))
     validity_minutes = _value()
