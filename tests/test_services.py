@@ -105,6 +105,10 @@ def test_a_patch_changes_only_the_fields_it_names_and_null_restores_the_default(
     ({"max_attempts": True}, {"max_attempts": ["must be a whole number, got True"]}),
     ({"limits": {"check_per_phone": "often"}},
      {"limits.check_per_phone": ["must be limit notation like '5 per hour', got 'often'"]}),
+    ({"limits": {"start_per_phone": "5 per 100000 day"}}, {"limits.start_per_phone": [
+        "must have windows from one second to a year, got '5 per 100000 day'"]}),
+    ({"limits": {"start_per_phone": "5 per 0 hour"}}, {"limits.start_per_phone": [
+        "must have windows from one second to a year, got '5 per 0 hour'"]}),
     ({"budgets": {"per_prefix": "x"}},
      {"budgets.per_prefix": ["must be limit notation like '5 per hour', got 'x'"]}),
     ({"templates": {"de": "Ihr Code"}}, {"templates": ["de: must contain <VERIFICATIONCODE>"]}),

@@ -88,12 +88,23 @@ def _safe_list(value: tuple[str, ...]) -> str | None:
             f"entries must be E.164 numbers or prefixes like +4179123, got {bad[0]!r}")
 
 
+# a window the counting scripts can hold: from a second to a year (a longer one starts
+# before 1970 for the moving window, and refuses everything); "per 0 hour" is no window
+LONGEST_WINDOW_SECONDS = 366 * 86400
+_ZERO_WINDOW = re.compile(r"(?i)(?:\bper|/)\s*0+\s*[a-z]")
+
+
 def _limit(value: str) -> str | None:
     try:
         parsed = parse_many(value)
     except ValueError:
         parsed = []
-    return None if parsed else f"must be limit notation like '5 per hour', got {value!r}"
+    if not parsed:
+        return f"must be limit notation like '5 per hour', got {value!r}"
+    if _ZERO_WINDOW.search(value) or any(item.get_expiry() > LONGEST_WINDOW_SECONDS
+                                         for item in parsed):
+        return f"must have windows from one second to a year, got {value!r}"
+    return None
 
 
 @dataclass(frozen=True)
