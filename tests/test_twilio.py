@@ -487,3 +487,26 @@ def test_a_ve_sid_leads_to_its_verification_in_its_own_slot_and_otp_writes_no_ma
     assert redis_db.exists(f"otp:{{{sid[2:6]}}}:v:{verification_id}")
     assert verification_id.startswith(f"vf_{sid[2:6]}")
     assert 0 < redis_db.pttl(mapping) <= 25 * 3600 * 1000
+
+
+def test_a_sid_answered_for_an_otp_started_verification_leads_back_to_it(twilio):
+    """Review 19 F1: an integration migrating mid-flight has verifications started on /otp
+    (or before the move); the VE sid a check by To or a fetch by number answers with must
+    work as any other: fetch, check by VerificationSid, cancel."""
+    otp = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    assert start(twilio.base, otp).status_code == 201
+    service, http = twilio.service()
+    code = last_code(twilio.simulator, PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    sid = service.verification_checks.create(to=PHONE, code=wrong).sid
+    assert service.verifications(sid).fetch().status == "pending"
+    http.last_json(schemas.VERIFICATION)
+    check = service.verification_checks.create(verification_sid=sid, code=code)
+    assert (check.sid, check.status, check.valid) == (sid, "approved", True)
+
+    other = "+41791234577"
+    assert start(twilio.base, otp, phone=other).status_code == 201
+    sid = service.verifications(other).fetch().sid
+    assert service.verifications(sid).update(status="canceled").status == "canceled"
+    gone = refusal(lambda: service.verifications(sid).fetch())
+    assert (gone.status, gone.code) == (404, 20404) and "canceled" in gone.msg
