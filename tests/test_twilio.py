@@ -510,3 +510,17 @@ def test_a_sid_answered_for_an_otp_started_verification_leads_back_to_it(twilio)
     assert service.verifications(sid).update(status="canceled").status == "canceled"
     gone = refusal(lambda: service.verifications(sid).fetch())
     assert (gone.status, gone.code) == (404, 20404) and "canceled" in gone.msg
+
+
+def test_a_service_sid_in_upper_case_hex_names_the_same_service(twilio):
+    """Review 19 F2: Twilio's ServiceSid pattern allows upper-case hex digits, as its
+    verification sids (accepted above) do; an unknown one's 20404 names the request path."""
+    upper = twilio.service_sid[:2] + twilio.service_sid[2:].upper()
+    client, http = twilio.client()
+    verification = client.verify.v2.services(upper).verifications.create(to=PHONE, channel="sms")
+    assert verification.service_sid == twilio.service_sid and http.last.status_code == 201
+    admin, _ = twilio.client(ADMIN_KEY)
+    assert admin.verify.v2.services(upper).fetch().sid == twilio.service_sid
+    missing = refusal(lambda: client.verify.v2.services("VA" + "0" * 32).verifications.create(
+        to=PHONE, channel="sms"))
+    assert f"/v2/Services/VA{'0' * 32}/Verifications was not found" in missing.msg
