@@ -421,6 +421,9 @@ def test_the_idempotency_token_replays_the_first_answer_and_sends_once(twilio):
     other = requests.post(url, data={**form, "Locale": "fr"}, headers=headers,
                           auth=twilio.basic(), timeout=5)
     assert (other.status_code, other.json()["code"]) == (400, 60200)
+    # review 19 F3: the message names the header this caller sent
+    assert other.json()["message"].startswith("Invalid parameter: I-Twilio-Idempotency-Token")
+    assert "Idempotency-Key " not in other.json()["message"]
 
 
 def test_a_double_submitted_check_with_one_token_spends_one_attempt(deploy):
