@@ -527,3 +527,17 @@ def test_a_service_sid_in_upper_case_hex_names_the_same_service(twilio):
     missing = refusal(lambda: client.verify.v2.services("VA" + "0" * 32).verifications.create(
         to=PHONE, channel="sms"))
     assert f"/v2/Services/VA{'0' * 32}/Verifications was not found" in missing.msg
+
+
+def test_listing_updating_or_deleting_a_service_is_twilios_405(twilio):
+    """Review 19: as the README says, the admin API does these; the SDK's calls get 20004."""
+    client, http = twilio.client(ADMIN_KEY)
+    for call in (client.verify.v2.services(twilio.service_sid).delete,
+                 lambda: client.verify.v2.services(twilio.service_sid).update(friendly_name="x")):
+        refused = refusal(call)
+        assert (refused.status, refused.code) == (405, 20004)
+        assert error_body(http)["code"] == 20004 and "GET" in http.last.headers["Allow"]
+    listed = requests.get(f"{twilio.base}/v2/Services", auth=twilio.basic(ADMIN_KEY), timeout=5)
+    assert (listed.status_code, listed.json()["code"]) == (405, 20004)
+    attempts = requests.get(f"{twilio.base}/v2/Attempts", auth=twilio.basic(ADMIN_KEY), timeout=5)
+    assert (attempts.status_code, attempts.json()["code"]) == (404, 20404)
