@@ -245,6 +245,16 @@ def test_bad_credentials_are_20003(twilio, username, password):
     assert gateway_calls(twilio.simulator) == {}
 
 
+def test_a_wrong_username_says_nothing_of_whether_the_password_is_a_key(twilio):
+    """Review 19 F5: the account sid is shown to admins only; without it, the answer to a
+    guessed password must not tell a live key from a wrong one."""
+    url = f"{twilio.base}/v2/Services/{twilio.service_sid}/Verifications"
+    answers = [requests.post(url, data={"To": PHONE, "Channel": "sms"}, timeout=5,
+                             auth=("AC" + "0" * 32, password)).json()
+               for password in (CLIENT_KEY, "not-a-key-0123456789")]
+    assert answers[0] == answers[1] and answers[0]["code"] == 20003
+
+
 def test_no_credentials_are_20003(twilio):
     answer = requests.get(f"{twilio.base}/v2/Services/{twilio.service_sid}", timeout=5)
     assert (answer.status_code, answer.json()["code"]) == (401, 20003)

@@ -65,11 +65,12 @@ def client_basic(view):
     def wrapper(*args, **kwargs):
         username, password = _credentials()
         found = services().tenants.authenticate(password)
-        if found is None:
-            raise _unauthenticated("the password is not a client key.")
-        if not (_is_account(username)
-                or hmac.compare_digest(username.encode(), found.key_id.encode())):
-            raise _unauthenticated("the username is neither the account sid nor this key's id.")
+        if _is_account(username):
+            if found is None:
+                raise _unauthenticated("the password is not a client key.")
+        elif found is None or not hmac.compare_digest(username.encode(), found.key_id.encode()):
+            # the same words whether the password is a key: no oracle without the account sid
+            raise _unauthenticated("the username is neither the account sid nor the key's id.")
         if not hmac.compare_digest(service_sid(found.tenant).encode(),
                                    params.sid(kwargs["service_sid"]).encode()):
             raise not_found()
