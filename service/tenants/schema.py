@@ -22,7 +22,6 @@ EVENT_TYPES = (
     "budget.breaker_tripped",
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-LANGUAGE = re.compile(r"\A[a-z]{2,3}\Z")
 _TEST_PHONE = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")  # as OTP_TEST_NUMBERS
 _TEST_CODE = re.compile(r"\A[A-Za-z0-9]{4,12}\Z")
 
@@ -91,9 +90,8 @@ class ServiceSchema(_Strict):
     allowed_countries = fields.List(fields.String(validate=validate.Length(2, 2)),
                                     allow_none=True, validate=validate.Length(max=250))
     allow_voip = _value()
-    # keyed by language (de, fr, en): the text a start's locale (de-CH, DE) is sent in
-    templates = fields.Dict(keys=fields.String(validate=validate.Regexp(
-                                LANGUAGE, error="must be a language code such as de or fr")),
+    # keyed by language (de, fr): the Policy's rule judges the keys and the texts
+    templates = fields.Dict(keys=fields.String(validate=validate.Length(1, 35)),
                             values=fields.String(validate=validate.Length(1, 640)),
                             allow_none=True, validate=validate.Length(max=50))
     limits = fields.Nested(_LimitsSchema, allow_none=True)
