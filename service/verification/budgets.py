@@ -38,12 +38,14 @@ from service.errors import RateLimited
 from service.events import Event
 from service.storage import store_call
 from service.verification.decisions import Count, Counted
+from service.verification.event_log import BREAKERS_TAG, EventLog
 from service.verification.phones import Phone
 from service.verification.policy import Limits
 from service.verification.scripts import register_script
+from service.verification.tenant import DEFAULT
 
 log = logging.getLogger(__name__)
-BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
+BREAKER_TAG = "{" + BREAKERS_TAG + "}"  # one slot: a send's limits, budgets and breakers
 # Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
 UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
 
@@ -61,8 +63,9 @@ class _Counted:
 class PhoneLimits:
     def __init__(self, *, store_client, secret: bytes, settings: Limits,
                  on_event: Callable[..., None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, events: EventLog | None = None):
         self._secret = secret
+        self.event_log = events or EventLog(sharded=False)  # budget.breaker_tripped goes there
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
         self._script = register_script(store_client, "count_limits")
@@ -127,8 +130,10 @@ class PhoneLimits:
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
+        args.append(DEFAULT)  # the service whose send this is (budget.breaker_tripped)
         count = Count.parse(self._script(
-            keys=[*(key for _, key in breakers), *(c.key for c in counted)], args=args))
+            keys=[*(key for _, key in breakers), *(c.key for c in counted),
+                  self.event_log.stream(BREAKERS_TAG)], args=args))
         if count.decision is Counted.TRIPPED:
             kind = breakers[count.index - 1][0]
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from importlib import resources
 
 # Shared Lua functions, prepended to the scripts that use them.
-PRELUDES = {"claim_attempt": ("_moving_window", "_spend_attempt"),
-            "settle_check": ("_spend_attempt",), "count_limits": ("_moving_window",),
-            "reserve_send": ("_kept_send",), "undo_send": ("_kept_send",),
-            "record_delivery": ("_kept_send",)}
+PRELUDES = {"claim_attempt": ("_event", "_moving_window", "_spend_attempt"),
+            "settle_check": ("_event", "_spend_attempt"),
+            "count_limits": ("_event", "_moving_window"),
+            "reserve_send": ("_event", "_kept_send"), "undo_send": ("_event", "_kept_send"),
+            "record_delivery": ("_event", "_kept_send"), "end_pending": ("_event",)}
 
 
 def script_source(name: str) -> str:

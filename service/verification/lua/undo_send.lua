@@ -1,7 +1,7 @@
 -- Reverts a reservation made by reserve_send.lua after the gateway failed, so a failed send
 -- leaves no pending verification and spends no cooldown.
 -- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
--- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)
+-- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)   KEYS[4] its event stream
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation), or 0 when the caller does
@@ -36,6 +36,9 @@ if ARGV[1] == 'created' then
   if sends > 1 then
     return 'superseded'
   end
+  -- its verification.started is taken back, or followed by verification.canceled
+  redis.call('HSET', KEYS[2], 'status', 'canceled')
+  take_back_send(KEYS[4], KEYS[2], 1, 'verification.canceled')
   redis.call('DEL', KEYS[2])
   if redis.call('GET', KEYS[1]) == ARGV[2] then
     if ARGV[3] ~= '' then
@@ -57,4 +60,6 @@ if sends > undone then
   return 'superseded'
 end
 redis.call('HSET', KEYS[2], 'sends', undone - 1, unpack(paired(KEPT, before)))
+-- its verification.resent is taken back, or followed by delivery.failed
+take_back_send(KEYS[4], KEYS[2], undone, 'delivery.failed')
 return 'reverted'
