@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask
+from redis.cluster import RedisCluster
 
 from service import admin, logs, metrics, sandbox, serving
 from service.config import ConfigError, Settings, load_settings
@@ -15,10 +16,13 @@ from service.events import Events
 from service.gateway import AspsmsClient
 from service.verification.budgets import PhoneLimits
 from service.verification.delivery import DeliveryNotifier
+from service.verification.event_log import EventLog
 from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
 from service.verification.tenant import DEFAULT, Tenant
+from service.webhooks.failed import FailedDeliveries
+from service.webhooks.signing import Secrets
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -39,6 +43,15 @@ class Services:
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
+    webhooks: Webhooks | None = None
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """The webhooks' state (issue 18): the services' signing secrets, failed deliveries."""
+
+    secrets: Secrets
+    failed: FailedDeliveries
 
 
 def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
@@ -65,12 +78,14 @@ def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
 
 def build_services(settings: Settings) -> Services:
     redis = settings.redis.connect()
-    store = VerificationStore(redis, settings.secret)
+    # events are off until enable_events() says which services take webhooks
+    event_log = EventLog(sharded=isinstance(redis, RedisCluster))
+    store = VerificationStore(redis, settings.secret, event_log)
     events = Events()
     gateway, simulator = _gateway(settings)
     notifier = DeliveryNotifier(store, settings.secret, settings.public_url, events=events)
     limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events,
-                         settings=settings.limits)
+                         settings=settings.limits, events=event_log)
     verifications = VerificationService(store=store, gateway=gateway, policy=settings.policy,
                                         phones=settings.phones,
                                         claim_hold_seconds=settings.gateway.timeout * 3 + 5,
@@ -81,7 +96,17 @@ def build_services(settings: Settings) -> Services:
                     default_tenant=Tenant(DEFAULT, settings.policy, settings.limits,
                                           settings.phones),
                     admin=admin.build(redis, settings.secret, verifications, events,
-                                      settings.policy.originator))
+                                      settings.policy.originator),
+                    webhooks=Webhooks(Secrets(redis, settings.secret),
+                                      FailedDeliveries(redis, event_log)))
+
+
+def enable_events(services: Services, current: Callable[[], Services]) -> None:
+    """Events on while any service of ``current()`` (the app's services as they are now:
+    a test may replace them) has a webhook URL; asked in memory at each decision."""
+    from service.webhooks.targets import any_target
+
+    services.store.events.enabled = lambda: any_target(current())
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -98,6 +123,7 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     services = build_services(settings)
     app.extensions[context.EXTENSION] = services
+    enable_events(services, lambda: app.extensions[context.EXTENSION])
     services.admin.ops.start_originator_check(services.startup_notes)
 
     # extensions
