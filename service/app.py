@@ -133,12 +133,13 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     observe.init_app(app, services)
 
     # blueprints
-    from service.http import admin, console, delivery, ops, otp
+    from service.http import admin, console, delivery, ops, otp, webhooks
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(delivery.bp)
+    app.register_blueprint(webhooks.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
     if settings.sandbox:
         from service.http import sandbox_views

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def build_worker(services: Any, current: Callable[[], Any] | None = None,
-                 timing: Timing = Timing()) -> Worker:
+                 timing: Timing | None = None) -> Worker:
     """A worker over ``services`` (``current``: how to find them as they are now)."""
     from service.app import enable_events
 
@@ -28,7 +28,8 @@ def build_worker(services: Any, current: Callable[[], Any] | None = None,
     enable_events(services, current)  # the sweep's expiries write their events
     return Worker(store=services.store, targets=lambda service_id: target(current(), service_id),
                   secrets=services.webhooks.secrets, failed=services.webhooks.failed,
-                  allow_private=services.settings.webhook_allow_private, timing=timing)
+                  allow_private=services.settings.webhook_allow_private,
+                  timing=timing or Timing())
 
 
 def start_in_process(app) -> threading.Event | None:

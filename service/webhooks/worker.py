@@ -53,7 +53,7 @@ def consumer_name() -> str:
 class Worker:
     def __init__(self, *, store: VerificationStore, targets: Callable[[str], Tenant | None],
                  secrets: signing.Secrets, failed: FailedDeliveries, allow_private: bool,
-                 timing: Timing = Timing(), consumer: str | None = None,
+                 timing: Timing | None = None, consumer: str | None = None,
                  clock: Callable[[], float] = time.time):
         self.store = store
         self.queue = Queue(store.redis, store.events, consumer or consumer_name())
@@ -61,7 +61,7 @@ class Worker:
         self.secrets = secrets
         self.failed = failed
         self.allow_private = allow_private
-        self.timing = timing
+        self.timing = timing or Timing()
         self.clock = clock
         self._streams: list[str] = []
         self._next = {"streams": 0.0, "claim": 0.0, "sweep": 0.0, "gauges": 0.0}
