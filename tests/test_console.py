@@ -149,7 +149,7 @@ def test_sign_in_attempts_are_limited_per_address(http):
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/console/originators",
                                   "/admin/console/lockouts", "/admin/console/audit",
-                                  "/admin/console/messages"])
+                                  "/admin/console/messages", "/admin/console/webhooks"])
 def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path, simulator):
     assert path in console_routes(app, "GET")
     response = http.get(path)
@@ -160,7 +160,8 @@ def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path
 def test_the_page_table_above_lists_every_page_of_the_console(app):
     assert set(console_routes(app, "GET")) == {SIGN_IN, "/admin/", "/admin/console/originators",
                                                "/admin/console/lockouts", "/admin/console/audit",
-                                               "/admin/console/messages"}
+                                               "/admin/console/messages",
+                                               "/admin/console/webhooks"}
 
 
 # -- the session --------------------------------------------------------------------------
@@ -278,7 +279,7 @@ FORM = {"originator": NUMERIC, "unlock_code": "12345678", "phone": PHONE, "key":
 def test_every_form_post_without_a_valid_csrf_token_is_refused_and_does_nothing(
         app, console, simulator, token, reason):
     routes = console_routes(app, "POST")
-    assert len(routes) == 5
+    assert len(routes) == 6
     assert csrf_token(console.get("/admin/console/lockouts"))  # the session has a token
     before = audit_actions(app)
     for path in routes:

@@ -363,3 +363,33 @@ def test_the_request_path_never_waits_for_a_webhook(hooked, auth):
     assert time.monotonic() - begun < 1.0
     assert requests  # the receiver is untouched
     assert receiver.deliveries == []
+
+
+def test_the_console_lists_failed_deliveries_and_redelivers_one(hooked, auth):
+    from tests.test_console import post, sign_in, text
+
+    app, http, receiver, secret = hooked
+    receiver.default = 500
+    with running_worker(app, dataclasses.replace(FAST, give_up_after=0)):
+        start(http, auth, "+41791230016")
+        wait_for(lambda: receiver.deliveries, timeout=10)
+        time.sleep(0.1)
+    failed_id = receiver.deliveries[0].id
+    sign_in(http)
+
+    page = http.get("/admin/console/webhooks")
+    assert page.status_code == 200
+    assert failed_id in text(page) and "verification.started" in text(page)
+    assert "the receiver answered 500" in text(page)
+
+    receiver.default = 200
+    retried = post(http, "/admin/console/webhooks/retry", service_id="default",
+                   delivery_id=failed_id)
+    assert retried.status_code == 200 and "queued again" in text(retried)
+    assert failed_id not in text(http.get("/admin/console/webhooks"))
+    with running_worker(app):
+        wait_for(lambda: receiver.accepted(), timeout=10)
+    assert receiver.accepted()[0].id == failed_id
+    unknown = post(http, "/admin/console/webhooks/retry", service_id="default",
+                   delivery_id="msg_nope")
+    assert unknown.status_code == 404

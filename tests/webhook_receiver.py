@@ -29,9 +29,11 @@ class Delivery:
 class Receiver:
     """On 127.0.0.1; ``answers``: statuses to give first, then ``default``."""
 
-    def __init__(self, answers: list[int] | None = None, default: int = 200):
+    def __init__(self, answers: list[int] | None = None, default: int = 200,
+                 delay: float = 0.0):
         self.answers = list(answers or [])
         self.default = default
+        self.delay = delay  # seconds before each answer
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
         receiver = self
@@ -44,6 +46,7 @@ class Receiver:
                     receiver.deliveries.append(Delivery(
                         {k.lower(): v for k, v in self.headers.items()}, body,
                         time.monotonic(), status))
+                time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

@@ -1,0 +1,81 @@
+"""The webhook worker as a process (issue 18): killed with SIGKILL while it holds events,
+it loses none, another worker delivers them; the CLI's ``worker``; the sandbox's
+in-process worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from service.cli import main
+from tests.conftest import service_env
+from tests.helpers import clean_environ, start, wait_for
+from tests.test_webhooks import new_secret, point_webhook
+from tests.webhook_receiver import Receiver
+
+pytestmark = pytest.mark.slow
+
+
+def worker_process(env: dict[str, str], url: str) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "tests.webhook_worker_process", url],
+                               env=clean_environ(**env), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, cwd=os.getcwd())
+    assert process.stdout.readline().strip() == b"ready"
+    return process
+
+
+def test_a_worker_killed_while_holding_events_loses_none(make_app, redis_server, simulator,
+                                                        auth, admin_auth):
+    env = service_env(redis_server.url, simulator.url, OTP_WEBHOOK_ALLOW_PRIVATE="true")
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true")
+    with Receiver(delay=0.5) as receiver:
+        point_webhook(app, receiver.url)
+        http = app.test_client()
+        secret = new_secret(http, admin_auth)
+        ids = [start(http, auth, f"+4179124000{n}").get_json()["id"] for n in range(6)]
+        first = worker_process(env, receiver.url)
+        try:
+            wait_for(lambda: receiver.deliveries, timeout=10)  # it holds all six now
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(5)
+        assert len(receiver.deliveries) < 6
+
+        second = worker_process(env, receiver.url)
+        try:
+            receiver.delay = 0
+            wait_for(lambda: len({d.id for d in receiver.accepted()}) == 6, timeout=20)
+        finally:
+            second.terminate()
+            second.wait(10)
+
+    delivered = {d.verified(secret)["data"]["verification"]["id"] for d in receiver.accepted()}
+    assert delivered == set(ids)
+
+
+def test_the_worker_command_needs_a_shared_redis(monkeypatch, capsys):
+    for name in list(os.environ):
+        if name.startswith(("ASPSMS_", "OTP_", "REDIS_")):
+            monkeypatch.delenv(name)
+
+    assert main(["worker", "--metrics-port", "0"]) == 2
+    assert "REDIS_URL" in capsys.readouterr().err
+
+
+def test_sandbox_serve_runs_the_worker_in_process(monkeypatch):
+    from service import create_app
+    from service.webhooks.running import start_in_process
+
+    sandbox = create_app({})
+    try:
+        stop = start_in_process(sandbox)
+        assert stop is not None
+        stop.set()
+        assert start_in_process(create_app(service_env("redis://127.0.0.1:1/0",
+                                                       "http://127.0.0.1:1"))) is None
+    finally:
+        sandbox.extensions["otp"].simulator.stop()
