@@ -1,4 +1,4 @@
-"""Posting to a webhook URL without letting it reach what it must not (SECURITY.md 17).
+"""Posting to a webhook URL without letting it reach what it must not (docs/security.md 17).
 
 The URL is https (http only to a loopback host, in development: OTP_WEBHOOK_ALLOW_PRIVATE
 or the sandbox); its host is resolved at each delivery and every address it resolves to
