@@ -79,3 +79,32 @@ def test_sandbox_serve_runs_the_worker_in_process(monkeypatch):
                                                        "http://127.0.0.1:1"))) is None
     finally:
         sandbox.extensions["otp"].simulator.stop()
+
+
+def test_on_a_redis_cluster_each_slot_has_its_stream_and_the_worker_finds_them(
+        simulator, auth, admin_auth):
+    from service import create_app
+    from tests.conftest import last_code
+    from tests.helpers import check
+    from tests.test_webhooks import FAST, running_worker
+    from tests.topologies import Cluster
+
+    with Cluster() as cluster, Receiver() as receiver:
+        app = create_app(service_env(cluster.url, simulator.url,
+                                     OTP_WEBHOOK_ALLOW_PRIVATE="true"))
+        point_webhook(app, receiver.url)
+        http = app.test_client()
+        secret = new_secret(http, admin_auth)
+        phones = [f"+4179125000{n}" for n in range(6)]
+        ids = [start(http, auth, phone).get_json()["id"] for phone in phones]
+        assert check(http, auth, last_code(simulator, phones[0]), id=ids[0]) \
+            .get_json()["valid"] is True
+        with running_worker(app, FAST) as worker:
+            wait_for(lambda: len(receiver.accepted()) == 7, timeout=20)
+            streams = worker.queue.streams()
+
+    assert {f"otp:{{{vid[3:7]}}}:ev" for vid in ids} <= set(streams)
+    nodes = {app.extensions["otp"].redis.keyslot(s) // 5462 for s in streams}
+    assert len(nodes) > 1  # the streams live on several primaries
+    types = receiver.types(secret)
+    assert types.count("verification.started") == 6 and "verification.approved" in types
