@@ -32,7 +32,9 @@ from service.webhooks.sweep import sweep
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
-BATCH = 100
+# events taken at a time: even if each timed out, the last is settled well within
+# claim_idle (and a retry's lease), so no live worker's events are taken over
+BATCH = 10
 
 
 @dataclass(frozen=True)
