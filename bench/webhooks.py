@@ -12,7 +12,6 @@ acknowledged. One worker delivers one event at a time; run more for more.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import multiprocessing
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 
 from bench.processes import CLIENT_KEY, Simulator, service_env, start_redis
 from tests.helpers import free_port
+
+ADMIN_KEY = "bench-admin-key-0123456789"  # bench.processes.service_env's
 
 
 def _receive(port: int) -> None:
@@ -56,11 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app({**service_env(redis_server.url, simulator.url),
                           "OTP_WEBHOOK_ALLOW_PRIVATE": "true", "LOG_LEVEL": "WARNING"})
         services = app.extensions["otp"]
-        tenant = dataclasses.replace(services.default_tenant,
-                                     webhook_url=f"http://127.0.0.1:{port}/hook")
-        app.extensions["otp"] = dataclasses.replace(services, default_tenant=tenant)
-        services.webhooks.secrets.rotate("default")
         http = app.test_client()
+        admin = {"Authorization": "Bearer " + ADMIN_KEY}
+        patched = http.patch("/admin/services/default", headers=admin,
+                             json={"webhook_url": f"http://127.0.0.1:{port}/hook"})
+        assert patched.status_code == 200, patched.get_json()
+        services.webhooks.secrets.rotate("default")
         auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
         for n in range(args.events):
             http.post("/otp/start", json={"phone": f"+4179{n:07d}"}, headers=auth)

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from redis.cluster import RedisCluster
 
-from service import admin, logs, metrics, sandbox, serving
+from service import admin, logs, metrics, sandbox, serving, tenants
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -20,7 +20,7 @@ from service.verification.event_log import EventLog
 from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
-from service.verification.tenant import DEFAULT, Tenant
+from service.verification.tenant import Tenant
 from service.webhooks.failed import FailedDeliveries
 from service.webhooks.signing import Secrets
 
@@ -39,11 +39,17 @@ class Services:
     gateway: AspsmsClient
     verifications: VerificationService
     admin: admin.Admin
-    default_tenant: Tenant  # the environment's configuration: the service "default"
+    tenants: tenants.Registry  # every service (issue 17), from a per-process cache
+    service_admin: tenants.ServiceAdmin  # their audited changes (API, console)
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
     webhooks: Webhooks | None = None
+
+    @property
+    def default_tenant(self) -> Tenant:
+        """The service "default": the environment's configuration (with stored overrides)."""
+        return self.tenants.default
 
 
 @dataclass(frozen=True)
@@ -85,18 +91,20 @@ def build_services(settings: Settings) -> Services:
     gateway, simulator = _gateway(settings)
     notifier = DeliveryNotifier(store, settings.secret, settings.public_url, events=events)
     limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events,
-                         settings=settings.limits, events=event_log)
-    verifications = VerificationService(store=store, gateway=gateway, policy=settings.policy,
-                                        phones=settings.phones,
+                         events=event_log)
+    verifications = VerificationService(store=store, gateway=gateway,
                                         claim_hold_seconds=settings.gateway.timeout * 3 + 5,
                                         on_event=events, notifier=notifier, limits=limits)
+    # the deployment's own admin actions (the environment's originator, unlock codes and
+    # support reads of the default service) act as the environment's service
+    admin_side = admin.build(redis, settings.secret, verifications, events,
+                             tenants.base_tenant(settings))
+    registry, service_admin = tenants.build(redis, settings, admin_side.audit)
+    admin_side.ops.tenant_of = registry.get
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
-                    default_tenant=Tenant(DEFAULT, settings.policy, settings.limits,
-                                          settings.phones),
-                    admin=admin.build(redis, settings.secret, verifications, events,
-                                      settings.policy.originator),
+                    tenants=registry, service_admin=service_admin, admin=admin_side,
                     webhooks=Webhooks(Secrets(redis, settings.secret),
                                       FailedDeliveries(redis, event_log)))
 

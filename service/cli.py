@@ -141,7 +141,8 @@ def parser() -> argparse.ArgumentParser:
         epilog="The admin commands (credits, originator, status-codes, version --gateway,\n"
                "delivery poll) read ASPSMS_USERKEY, ASPSMS_PASSWORD, ASPSMS_URL,\n"
                "ASPSMS_TIMEOUT and ASPSMS_AFFILIATE_ID; delivery poll also REDIS_URL,\n"
-               "REDIS_TIMEOUT, OTP_SECRET and OTP_PUBLIC_URL.")
+               "REDIS_TIMEOUT, OTP_SECRET and OTP_PUBLIC_URL. services reads REDIS_URL,\n"
+               "REDIS_TIMEOUT, OTP_SECRET, the keys and the policy variables (the defaults).")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = _command(sub, "serve", "run the service under gunicorn (sandbox mode when "
                      "ASPSMS_USERKEY is unset)", _serve)
@@ -195,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
     poll.add_argument("--max-age", type=float, default=3600.0, metavar="SECONDS",
                       help="older sends are given up without an inquiry "
                            "(default: %(default)g)")
+    from service import cli_services
+
+    cli_services.add_commands(sub, _command)
     return top
 
 

@@ -523,11 +523,17 @@ def test_without_redis_an_admin_action_is_refused_before_the_gateway_is_called(
 
 
 def test_admin_ops_are_built_from_their_dependencies_alone(app, redis_db):
-    """No app and no service registry: the domain, an audit log, an event sink, the sender."""
+    """No app and no service registry: the domain, an audit log, an event sink, the service
+    (its sender, phones and limits)."""
+    import dataclasses
+
     published = []
     audit = AuditLog(redis_db)
+    default = app.extensions["otp"].default_tenant
+    tenant = dataclasses.replace(default, policy=dataclasses.replace(default.policy,
+                                                                     originator="AcmeCorp"))
     ops = AdminOps(app.extensions["otp"].verifications, audit,
-                   lambda name, **details: published.append((name, details)), "AcmeCorp")
+                   lambda name, **details: published.append((name, details)), tenant)
 
     assert ops.configured_originator_status("ops").authorized
     assert ops.account_credits("ops") > 0

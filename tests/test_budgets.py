@@ -8,29 +8,37 @@ import pytest
 from service.errors import RateLimited
 from service.verification.budgets import PhoneLimits
 from service.verification.phones import PhonePolicy
-from service.verification.policy import Limits
+from service.verification.policy import Limits, Policy
+from service.verification.tenant import DEFAULT, Tenant
 from tests.conftest import last_code
 
 ROOMY = "1000 per hour"
 PHONES = PhonePolicy()
 
 
-def limits(redis_db, clock=None, **settings: str) -> PhoneLimits:
+def tenant(service: str = DEFAULT, **settings: str) -> Tenant:
     values = {"start_per_phone": ROOMY, "check_per_phone": ROOMY, "budget_per_prefix": ROOMY,
               "budget_per_country": ROOMY, "budget_global": ROOMY, **settings}
+    return Tenant(service, Policy(originator="Verify"), Limits(**values), PHONES)
+
+
+def limits(redis_db, clock=None, **settings: str) -> PhoneLimits:
+    """PhoneLimits, with the tenant it counts for (``.tenant``) and the events it said."""
     events = []
     made = PhoneLimits(store_client=redis_db, secret=b"test-secret", on_event=(
         lambda name, **details: events.append((name, details))),
-        settings=Limits(**values), **({"clock": clock} if clock else {}))
-    made.events = events
+        **({"clock": clock} if clock else {}))
+    made.events, made.tenant = events, tenant(**settings)
     return made
 
 
-def send(phone_limits: PhoneLimits, number: str) -> str | None:
+def send(phone_limits: PhoneLimits, number: str, for_tenant: Tenant | None = None,
+         **options) -> str | None:
     """None if counted, else the refusal's reason."""
     phone = PHONES.parse(number)
     try:
-        phone_limits.count_send(phone, "ph-" + number)
+        phone_limits.count_send(for_tenant or phone_limits.tenant, phone, "ph-" + number,
+                                **options)
     except RateLimited as refused:
         return refused.to_problem()["reason"]
     return None

@@ -7,6 +7,7 @@ from limits import parse_many
 
 from service import gateway
 from service.config import ConfigError, load_settings, parse_test_numbers
+from service.verification.budgets import limit_items
 from tests.config_table import FULL, SERVICE_ROWS
 
 
@@ -116,7 +117,7 @@ def test_a_mapping_given_to_create_app_replaces_the_environment(monkeypatch):
     monkeypatch.setenv("OTP_MAX_SENDS", "lots")  # a developer's shell
     monkeypatch.setenv("OTP_CODE_MASK", "AAAAAAAA")
     app = create_app({**FULL, "ASPSMS_URL": "http://127.0.0.1:9"})
-    policy = app.extensions["otp"].verifications.policy
+    policy = app.extensions["otp"].default_tenant.policy
     assert (policy.code_mask, policy.max_sends) == ("######", 5)
 
 
@@ -174,9 +175,10 @@ def test_the_app_uses_the_configured_parts_themselves():
     from service import create_app
 
     services = create_app({**FULL, "ASPSMS_URL": "http://127.0.0.1:9"}).extensions["otp"]
-    settings, verifications = services.settings, services.verifications
-    assert verifications.policy is settings.policy and verifications.phones is settings.phones
-    assert verifications.limits.items["global"] == parse_many(settings.limits.budget_global)
+    settings, tenant = services.settings, services.default_tenant
+    assert tenant.policy is settings.policy and tenant.phones is settings.phones
+    assert tenant.limits is settings.limits
+    assert limit_items(tenant.limits)["global"] == parse_many(settings.limits.budget_global)
     assert services.gateway.base_url == settings.gateway.url
 
 

@@ -69,7 +69,9 @@ def console(http):
 
 def console_routes(app, method: str) -> list[str]:
     adapter = app.url_map.bind("localhost")
-    return [adapter.build(rule.endpoint) for rule in app.url_map.iter_rules()
+    values = {"service_id": "default", "key_id": "key_0000000000000000"}
+    return [adapter.build(rule.endpoint, {name: values[name] for name in rule.arguments})
+            for rule in app.url_map.iter_rules()
             if rule.endpoint.startswith("console.") and method in rule.methods]
 
 
@@ -147,9 +149,14 @@ def test_sign_in_attempts_are_limited_per_address(http):
     assert "Too Many Requests" in text(limited)
 
 
+SERVICE_PAGES = {"/admin/console/services", "/admin/console/services/default",
+                 "/admin/console/services/default/edit"}
+
+
 @pytest.mark.parametrize("path", ["/admin/", "/admin/console/originators",
                                   "/admin/console/lockouts", "/admin/console/audit",
-                                  "/admin/console/messages", "/admin/console/webhooks"])
+                                  "/admin/console/messages", "/admin/console/webhooks",
+                                  *sorted(SERVICE_PAGES)])
 def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path, simulator):
     assert path in console_routes(app, "GET")
     response = http.get(path)
@@ -161,7 +168,7 @@ def test_the_page_table_above_lists_every_page_of_the_console(app):
     assert set(console_routes(app, "GET")) == {SIGN_IN, "/admin/", "/admin/console/originators",
                                                "/admin/console/lockouts", "/admin/console/audit",
                                                "/admin/console/messages",
-                                               "/admin/console/webhooks"}
+                                               "/admin/console/webhooks", *SERVICE_PAGES}
 
 
 # -- the session --------------------------------------------------------------------------
@@ -279,7 +286,7 @@ FORM = {"originator": NUMERIC, "unlock_code": "12345678", "phone": PHONE, "key":
 def test_every_form_post_without_a_valid_csrf_token_is_refused_and_does_nothing(
         app, console, simulator, token, reason):
     routes = console_routes(app, "POST")
-    assert len(routes) == 6
+    assert len(routes) == 11
     assert csrf_token(console.get("/admin/console/lockouts"))  # the session has a token
     before = audit_actions(app)
     for path in routes:

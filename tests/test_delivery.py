@@ -47,7 +47,8 @@ class Live:
         return self.services.store.read(vid)
 
     def urls(self, vid: str, send: int | None = None) -> dict:
-        verification = self.services.verifications.read("acme", vid)
+        verification = self.services.verifications.read(self.services.default_tenant, "acme",
+                                                        vid)
         if send is not None:
             verification = dataclasses.replace(verification, send_count=send)
         return self.services.verifications.notifier.urls_for(verification)
@@ -310,7 +311,8 @@ def test_without_a_public_url_no_urls_are_sent_but_each_send_carries_its_trn(
         make_app, simulator):
     app = make_app()
     body = app.test_client().post("/otp/start", json={"phone": PHONE}, headers=AUTH).get_json()
-    verification = app.extensions["otp"].verifications.read("acme", body["id"])
+    verification = app.extensions["otp"].verifications.read(
+        app.extensions["otp"].default_tenant, "acme", body["id"])
     assert app.extensions["otp"].verifications.notifier.urls_for(verification) == {
         "trn": trn_for(body["id"], 1)}
     message = requests.get(simulator.url + "/_sim/messages", timeout=5).json()[-1]

@@ -17,8 +17,10 @@ from service import config
 from service.gateway import AspsmsClient
 from service.verification import errors, keys
 from service.verification.phones import PhonePolicy
+from service.verification.policy import Limits
 from service.verification.service import Policy, StartRequest, VerificationService
 from service.verification.store import VerificationStore
+from service.verification.tenant import DEFAULT, Tenant
 from tests.conftest import SIM_PASSWORD, SIM_USER, last_code
 
 PHONE, TEST_PHONE = "+41791234567", "+41790000000"
@@ -38,19 +40,30 @@ def clock():
     return Clock()
 
 
+class Domain:
+    """The service, called for one tenant (as the views call it for the request's)."""
+
+    def __init__(self, service: VerificationService, tenant: Tenant):
+        self.service, self.tenant, self.events = service, tenant, service.events
+
+    def __getattr__(self, name: str):
+        method = getattr(self.service, name)
+        return lambda *args, **kwargs: method(self.tenant, *args, **kwargs)
+
+
 @pytest.fixture
 def domain(redis_db, simulator, clock):
     """A service with no limits and no notifier: their null objects stand in."""
     gateway = AspsmsClient(simulator.url, SIM_USER, SIM_PASSWORD, timeout=2)
     events: list[str] = []
 
-    def build(**policy) -> VerificationService:
+    def build(**policy) -> Domain:
         service = VerificationService(
-            store=VerificationStore(redis_db, SECRET), gateway=gateway,
-            policy=dataclasses.replace(POLICY, **policy), phones=PhonePolicy(), clock=clock,
+            store=VerificationStore(redis_db, SECRET), gateway=gateway, clock=clock,
             on_event=lambda name, **details: events.append(name))
         service.events = events
-        return service
+        tenant = Tenant(DEFAULT, dataclasses.replace(POLICY, **policy), Limits(), PhonePolicy())
+        return Domain(service, tenant)
 
     yield build
     gateway.close()

@@ -71,11 +71,13 @@ def test_a_full_store_is_store_unavailable_for_every_domain_caller(make_app, red
     app = make_app()
     services = app.extensions["otp"]
     vid = start(app).get_json()["id"]
-    phone = services.verifications.phones.parse(PHONE)
+    tenant = services.default_tenant
+    phone = tenant.phones.parse(PHONE)
     call = {
-        "store": lambda: services.verifications.check("acme", "123456", verification_id=vid),
+        "store": lambda: services.verifications.check(tenant, "acme", "123456",
+                                                      verification_id=vid),
         "budgets": lambda: services.verifications.limits.count_send(
-            phone, services.store.phone_hash(phone.e164)),
+            tenant, phone, services.store.phone_hash(phone.e164)),
     }[caller]
     with full(redis_db), pytest.raises(StoreUnavailable):
         call()

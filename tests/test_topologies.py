@@ -17,12 +17,13 @@ import requests
 
 from service import create_app, storage
 from service.verification import keys
-from tests.conftest import CLIENT_KEY, last_code, service_env
+from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
 from tests.helpers import check, gunicorn, start, wait_for
 from tests.topologies import TOPOLOGIES, Sentinel
 
 pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 ROOMY = {"OTP_LIMIT_START_PER_PHONE": "4 per hour", "OTP_RESEND_COOLDOWN": "0",
          "OTP_MAX_SENDS": "10"}
 UNLIMITED = {name: "100000 per hour" for name in (
@@ -126,6 +127,25 @@ def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulat
     assert sum(a.status_code in (200, 201) for a in answers) == 4
     assert [a.status_code for a in answers].count(429) == 6
     assert len(messages(simulator)) == 4
+
+
+def test_a_service_key_made_on_one_process_works_on_the_other_and_its_revocation_too(
+        fresh, simulator):
+    """Issue 17: the services registry under its one hash tag, on every topology; the
+    other gunicorn process sees a new key and a revocation within a second."""
+    first, second = fresh
+    created = requests.post(first + "/admin/services", json={"name": "signup"},
+                            headers=ADMIN, timeout=5)
+    assert created.status_code == 201
+    service_id = created.json()["id"]
+    made = requests.post(f"{first}/admin/services/{service_id}/keys", json={"name": "web"},
+                         headers=ADMIN, timeout=5).json()
+    key = {"Authorization": f"Bearer {made['key']}"}
+    wait_for(lambda: start(second, key, phone="+41791110101").status_code == 201, timeout=1)
+    revoked = requests.delete(f"{first}/admin/services/{service_id}/keys/{made['key_id']}",
+                              headers=ADMIN, timeout=5)
+    assert revoked.status_code == 204
+    wait_for(lambda: start(second, key, phone="+41791110102").status_code == 401, timeout=1)
 
 
 def test_verifications_land_on_every_primary(fresh, topology):

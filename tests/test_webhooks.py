@@ -15,7 +15,7 @@ import requests
 
 from service.webhooks.running import build_worker
 from service.webhooks.worker import Timing
-from tests.conftest import last_code
+from tests.conftest import ADMIN_KEY, last_code
 from tests.helpers import check, start, wait_for
 from tests.webhook_receiver import Receiver
 
@@ -23,11 +23,11 @@ FAST = Timing(backoff_base=0.2, claim_idle=1.0, sweep_every=0.2, idle_pause=0.02
 
 
 def point_webhook(app, url: str | None, events: frozenset = frozenset()) -> None:
-    """The default service's webhook (until the services registry sets it by PATCH)."""
-    services = app.extensions["otp"]
-    tenant = dataclasses.replace(services.default_tenant, webhook_url=url,
-                                 webhook_events=events)
-    app.extensions["otp"] = dataclasses.replace(services, default_tenant=tenant)
+    """The default service's webhook, set as an admin sets it: PATCH /admin/services/{id}."""
+    body = {"webhook_url": url, **({"webhook_events": sorted(events)} if events else {})}
+    answer = app.test_client().patch("/admin/services/default", json=body,
+                                     headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert answer.status_code == 200, answer.get_json()
 
 
 def new_secret(http, admin_auth) -> str:

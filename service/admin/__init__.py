@@ -13,6 +13,7 @@ from service.admin.console_sessions import ConsoleSessions, cookie_key
 from service.admin.credits import CreditsRefresher
 from service.admin.ops import AdminOps
 from service.verification.service import VerificationService
+from service.verification.tenant import Tenant
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,11 @@ class Admin:
 
 
 def build(redis, secret: bytes, verifications: VerificationService, events,
-          originator: str) -> Admin:
+          tenant: Tenant) -> Admin:
     """The admin side over one store and the domain, listening to the domain's events."""
     audit = AuditLog(redis)
     credits = CreditsRefresher(verifications.gateway, events)
     events.subscribe(audit.on_event)
     events.subscribe(credits.on_event)
-    return Admin(ops=AdminOps(verifications, audit, events, originator), audit=audit,
+    return Admin(ops=AdminOps(verifications, audit, events, tenant), audit=audit,
                  console_sessions=ConsoleSessions(redis, cookie_key(secret)), credits=credits)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,15 +42,22 @@ class Entry:
     action: str
     target: str
     outcome: str
+    fields: tuple[str, ...] = ()  # the names of the fields a change touched, never values
 
     @classmethod
     def from_stream(cls, entry_id: str, data: dict[str, str]) -> Entry:
         return cls(id=entry_id, time=rfc3339(int(data["ms"])), actor=data["actor"],
                    actor_type=data.get("actor_type", "admin"), action=data["action"],
-                   target=data["target"], outcome=data["outcome"])
+                   target=data["target"], outcome=data["outcome"],
+                   fields=tuple(filter(None, data.get("fields", "").split(","))))
 
     def public(self) -> dict[str, Any]:
-        return asdict(self)
+        entry = asdict(self)
+        if self.fields:
+            entry["fields"] = list(self.fields)
+        else:
+            del entry["fields"]
+        return entry
 
 
 class AuditLog:
@@ -67,10 +74,13 @@ class AuditLog:
 
     @store_call
     def record(self, actor: str, action: str, target: str, outcome: str, *,
-               actor_type: str = "admin") -> str:
-        """Log the action, then append it to the stream; the entry's id."""
+               actor_type: str = "admin", changed: Iterable[str] = ()) -> str:
+        """Log the action, then append it to the stream; the entry's id. ``changed``: the
+        names of the fields a change touched (a service's), never their values."""
         fields = {"ms": int(self.clock() * 1000), "actor": actor, "actor_type": actor_type,
                   "action": action, "target": target, "outcome": outcome}
+        if changed:
+            fields["fields"] = ",".join(changed)
         log.info("audit action=%s actor=%s actor_type=%s target=%s outcome=%s",
                  action, actor, actor_type, target, outcome,
                  extra={"audit": {**fields, "time": rfc3339(fields["ms"])}})

@@ -34,6 +34,7 @@ from service.verification.errors import VerificationNotFound
 from service.verification.keys import ID_PATTERN
 from service.verification.phones import mask_phone
 from service.verification.service import VerificationService
+from service.verification.tenant import DEFAULT, Tenant
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,17 @@ class AdminOps:
     """Every admin action, audited with the acting key's name."""
 
     def __init__(self, verifications: VerificationService, audit_log: audit.AuditLog,
-                 events: Callable[..., None], originator: str):
+                 events: Callable[..., None], tenant: Tenant):
         self.verifications = verifications
         self.gateway: AspsmsClient = verifications.gateway
         self.store = verifications.store
         self.audit = audit_log
         self.events = events
-        self.originator = originator  # the configured sender id (ASPSMS_ORIGINATOR)
+        # the default service: its policy, phones and limits (issue 17)
+        self.tenant = tenant
+        # every service by its id (the registry's cache); the app points it at the registry
+        self.tenant_of: Callable[[str], Tenant | None] = {tenant.id: tenant}.get
+        self.originator = tenant.policy.originator  # its sender id (ASPSMS_ORIGINATOR)
         self.startup_check: threading.Thread | None = None
 
     def originator_status(self, actor: str, originator: str, *,
@@ -84,9 +89,9 @@ class AdminOps:
     def _count_unlock_sms(self, number: str) -> None:
         """An unlock code is an SMS to that number: only to a number the phone policy would
         text a verification code to, and counted against the budgets like a send."""
-        verifications = self.verifications
-        phone = verifications.phones.parse(number)
-        verifications.limits.count_unlock_code(phone, self.store.phone_hash(phone.e164))
+        phone = self.tenant.phones.parse(number)
+        self.verifications.limits.count_unlock_code(self.tenant, phone,
+                                                    self.store.phone_hash(phone.e164))
 
     def unlock_originator(self, actor: str, originator: str, code: str) -> OriginatorStatus:
         with self._audited(actor, "originator.unlock", audit_target(originator)) as act:
@@ -105,14 +110,16 @@ class AdminOps:
         target = verification_id if ID_PATTERN.match(verification_id) else "(malformed id)"
         with self._audited(actor, "verification.read", target):
             data = self.store.read(verification_id)
-            if data is None:
+            tenant = None if data is None else self.tenant_of(data.get("svc") or DEFAULT)
+            if tenant is None:  # no such verification, or its service was deleted
                 raise VerificationNotFound("No such verification.")
-            found = self.verifications.read(data["client"], verification_id)
-        return {**found.public(self.verifications.policy.max_sends), "client": found.client}
+            found = self.verifications.read(tenant, data["client"], verification_id)
+        return {**found.public(tenant.policy.max_sends), "client": found.client,
+                "service_id": tenant.id}
 
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
         """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
-        e164 = self.verifications.phones.parse(phone).e164
+        e164 = self.tenant.phones.parse(phone).e164
         with self._audited(actor, "lockout.clear", mask_phone(e164)) as act:
             cleared = self.store.clear_lockout(self.store.phone_hash(e164),
                                                int(self.verifications.clock() * 1000))

@@ -100,3 +100,9 @@ def _query(schema: schemas.StrictSchema) -> dict:
     except ValidationError as e:
         raise schemas.ValidationFailed("Some query parameters are invalid.",
                                        errors=e.messages) from None
+
+
+# issue 17: services and their keys, under /admin/services (endpoints admin.services.*)
+from service.http import services as _services  # noqa: E402
+
+bp.register_blueprint(_services.bp)

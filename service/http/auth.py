@@ -1,4 +1,10 @@
-"""Bearer keys for clients and admins, compared in constant time."""
+"""Bearer keys for clients and admins.
+
+Admin keys are the environment's (OTP_ADMIN_KEYS) alone. A client key is one of
+OTP_API_KEYS (the service ``default``; each compared in constant time) or a runtime key of
+a managed service, found through the per-process services cache without a round trip
+(:meth:`service.tenants.Registry.authenticate`, which also says why a hash lookup is safe).
+"""
 
 from __future__ import annotations
 
@@ -43,26 +49,38 @@ def _presented_key() -> str:
     return token.strip()
 
 
-def _require(role: str) -> str:
-    keys = services().settings.keys
+def _require_admin() -> str:
     key = _presented_key()
-    own, other = ((keys.clients, keys.admins) if role == "client"
-                  else (keys.admins, keys.clients))
-    name = _match(key, own)
+    name = _match(key, services().settings.keys.admins)
     if name is not None:
         return name
-    if _match(key, other) is not None:
-        raise Forbidden(f"This endpoint needs {'an admin' if role == 'admin' else 'a client'} key.")
+    try:
+        client = services().tenants.authenticate(key)
+    except ServiceError:  # a runtime key while the cache is stale: still no admin key
+        client = None
+    if client is not None:
+        raise Forbidden("This endpoint needs an admin key.")
+    raise Unauthorized("The API key is not known.")
+
+
+def _client():
+    """The client key's service, owner and name; refused like any unknown key otherwise."""
+    key = _presented_key()
+    found = services().tenants.authenticate(key)
+    if found is not None:
+        return found
+    if _match(key, services().settings.keys.admins) is not None:
+        raise Forbidden("This endpoint needs a client key.")
     raise Unauthorized("The API key is not known.")
 
 
 def client_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        g.client = _require("client")
-        # issue 17: the key's service (tenant); until managed services exist, every client
-        # key is one of the environment's, so the service "default"
-        g.tenant = services().default_tenant
+        found = _client()
+        # issue 17: the key's service (tenant); the domain's owner of verifications is the
+        # key's name for the default service, the service's id for a managed one
+        g.tenant, g.client, g.key_name = found.tenant, found.owner, found.key_name
         return view(*args, **kwargs)
 
     return wrapper
@@ -71,7 +89,7 @@ def client_required(view):
 def admin_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        g.admin = _require("admin")
+        g.admin = _require_admin()
         return view(*args, **kwargs)
 
     return wrapper

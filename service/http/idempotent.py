@@ -33,8 +33,8 @@ View = Callable[[dict[str, Any]], tuple[Answered, Verification]]
 
 
 def public(verification: Verification) -> dict[str, Any]:
-    """The contract's verification object, under the policy this app runs with."""
-    return verification.public(services().verifications.policy.max_sends)
+    """The contract's verification object, under the policy of the request's service."""
+    return verification.public(g.tenant.policy.max_sends)
 
 
 def idempotent(route: str, schema: Schema) -> Callable[[View], Callable[[], Response]]:
@@ -57,21 +57,22 @@ def _answer(route: str, body: dict[str, Any], view: View) -> Response:
                                        errors={"Idempotency-Key": ["Invalid format."]})
     store = services().idempotency
     fingerprint = store.fingerprint(route, body)
-    recorded = store.claim(g.client, key, fingerprint)
+    recorded = store.claim(g.client, key, fingerprint, service=g.tenant.id)
     if recorded is not None:
         return _replay(body, recorded)
     try:
         answered, verification = view(body)
     except ServiceError as e:
         if replays(e.status, e.outcome_unknown):
-            store.record(g.client, key, fingerprint, Refused(e.to_problem(), e.headers))
+            store.record(g.client, key, fingerprint, Refused(e.to_problem(), e.headers),
+                         service=g.tenant.id)
         else:
-            store.release(g.client, key)
+            store.release(g.client, key, service=g.tenant.id)
         raise
     except Exception:
-        store.release(g.client, key)
+        store.release(g.client, key, service=g.tenant.id)
         raise
-    store.record(g.client, key, fingerprint, answered)
+    store.record(g.client, key, fingerprint, answered, service=g.tenant.id)
     return _render(body, answered, verification)
 
 
@@ -80,7 +81,8 @@ def _replay(body: dict[str, Any], recorded: Recorded) -> Response:
     if isinstance(recorded, Refused):
         note_named_phone(body.get("phone"))
         return problem_response(recorded.problem, recorded.headers)
-    verification = services().verifications.read(g.client, recorded.verification_id)
+    verification = services().verifications.read(g.tenant, g.client,
+                                                 recorded.verification_id)
     response = _render(body, recorded, verification)
     response.headers["Idempotent-Replayed"] = "true"
     return response

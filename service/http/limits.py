@@ -1,6 +1,8 @@
-"""Request-level limits with Flask-Limiter: per client key on every client route, and
-per client IP on /otp/start. Phone-level limits live in the domain
-(:mod:`service.verification.budgets`), where the normalised number is known.
+"""Request-level limits with Flask-Limiter: per client key on every client route. The
+phone's and the end user's limits live in the domain (:mod:`service.verification.budgets`),
+where the normalised number and the end user the caller names are known: the TCP peer is
+the calling backend, never an end user, so no limit counts it (issue 17). A trusted
+proxy's X-Forwarded-For (OTP_TRUSTED_PROXIES) still names the peer in the logs.
 
 The moving window counts exactly, across any number of processes sharing one Redis.
 Errors of the limit store are not swallowed and there is no in-memory fallback: a limit
@@ -51,8 +53,6 @@ def on_breach(name: str):
 
 per_client = limiter.shared_limit(lambda: _settings().limits.per_client, scope="per_client",
                                   key_func=lambda: g.client, on_breach=on_breach("per_client"))
-start_per_ip = limiter.limit(lambda: _settings().limits.start_per_end_user_ip, scope="start_per_ip",
-                             key_func=get_remote_address, on_breach=on_breach("start_per_ip"))
 
 
 def _refusal_headers(response):

@@ -65,7 +65,8 @@ def note_named_phone(raw: Any) -> None:
     if not isinstance(raw, str):
         return
     try:
-        note_phone(services().verifications.phones.parse(raw).e164)
+        tenant = g.get("tenant") or services().default_tenant
+        note_phone(tenant.phones.parse(raw).e164)
     except ServiceError:
         g.phone = "invalid"
 

@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from service.admin.audit import CURSOR
 from service.errors import ServiceError
+from service.verification.end_users import MAX_ID_LENGTH, ip_problem
 from service.verification.errors import ValidationFailed
 from service.verification.messages import LOCALE_PATTERN
 
@@ -45,7 +46,20 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-class StartSchema(StrictSchema):
+def _end_user_ip(value: str) -> None:
+    problem = ip_problem(value)
+    if problem:
+        raise ValidationError(f"Invalid: {problem}.")
+
+
+class EndUserFields(StrictSchema):
+    """Whom a start or check is for, as the calling backend says (issue 17)."""
+
+    end_user_ip = fields.String(validate=[validate.Length(2, 64), _end_user_ip])
+    end_user_id = fields.String(validate=validate.Length(1, MAX_ID_LENGTH))
+
+
+class StartSchema(EndUserFields):
     phone = fields.String(required=True, validate=validate.Length(1, 32))
     locale = fields.String(validate=[validate.Length(2, 35), validate.Regexp(LOCALE_PATTERN)])
     code_mask = fields.String(validate=validate.Length(1, 16))
@@ -54,7 +68,7 @@ class StartSchema(StrictSchema):
     reference = fields.String(validate=validate.Length(max=128))
 
 
-class CheckSchema(StrictSchema):
+class CheckSchema(EndUserFields):
     code = fields.String(required=True, validate=validate.Length(1, 32))
     id = fields.String(validate=validate.Length(1, 64))
     phone = fields.String(validate=validate.Length(1, 32))

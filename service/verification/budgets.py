@@ -1,30 +1,42 @@
-"""Phone-level limits and SMS-pumping budgets, decided where the phone is known.
+"""Phone limits, end-user limits and SMS-pumping budgets, decided where the phone is known.
 
-Request-level limits (per IP, per client key) are Flask-Limiter's, in the HTTP layer. The
-limits here need the normalised number or the verification, which only the domain has:
+The per-client limit is Flask-Limiter's, in the HTTP layer. The limits here need the
+normalised number, the verification or the end user the caller names, which only the
+domain has, and they are the service's (tenant's) own, handed in per call:
 
-* sends to one phone (``OTP_LIMIT_START_PER_PHONE``) and checks against one phone
-  (``OTP_LIMIT_CHECK_PER_PHONE``, counted by the check's claim, claim_attempt.lua), keyed
-  by the number's HMAC;
-* budgets per prefix (the number without its last four digits), per country and global.
-  Exhausting a budget trips a breaker that refuses every send to that prefix / country /
-  everywhere for the budget's whole window, then resets by itself.
+* sends to one phone (``start_per_phone``) and checks against one phone
+  (``check_per_phone``, counted by the check's claim, claim_attempt.lua), keyed by the
+  number's HMAC;
+* starts and checks for one end user (``start_per_end_user_ip``, ``check_per_end_user_ip``,
+  ``start_per_end_user``), keyed by the HMAC of the end-user IP or id the caller names
+  (:mod:`service.verification.end_users`); the calling backend is never an end user;
+* budgets per prefix (the number without its last four digits), per country and, if it
+  sets one, for all of a service's sends (``budget_total``), and one global budget for
+  every send of the deployment. Exhausting a budget trips a breaker that refuses every
+  send in that scope for the budget's whole window, then resets by itself. A service's
+  budgets and breakers are its own: a pumping wave on one service's signup trips only its
+  breakers, never another's, unless the global budget is spent. A safe-listed number
+  counts against no budget and passes every breaker (never its phone or end-user limits).
 
 All use the moving window of the ``limits`` library (exact counts across processes, one
-list entry per counted request), and ``limits`` parses the notation. The counting itself is
-one Lua script, ``count_limits.lua``, because ``limits`` counts one item per round trip and
-each independently: a send would cost six round trips with the default limits, and a send
-refused by its prefix budget would still have spent the global one. The script counts all
-of a send's limits and checks the breakers in one round trip, all or nothing; the
-moving window's Lua (``_moving_window.lua``) is shared with claim_attempt.lua.
+list entry per counted request), and ``limits`` parses the notation, once per distinct
+Limits value (:func:`limit_items`). The counting itself is one Lua script,
+``count_limits.lua``: a send's phone limit, end-user limits, budgets and breakers cost one
+round trip, all or nothing (a send refused by its prefix budget spends no global budget).
+
+Key names: the default service keeps the names it had before services existed (an
+upgraded deployment keeps its counts); another service's scopes start with its id.
 
 Redis Cluster: one script's keys share a slot. A send's limits, budgets and breakers carry
-the tag ``{otp-breakers}`` (sends cost money: their rate is far below one node's), a
-check's limit the phone's own tag, like its verification.
+the tag ``{otp-breakers}`` (sends cost money: their rate is far below one node's); a
+check's phone limit the phone's own tag, like its verification; a check's end-user IP
+limit a tag of the IP's HMAC (``{ip<4 hex>}``), never the phone's: it is counted beside
+the check's read, in the same round trip (:meth:`VerificationStore.read_along`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -38,16 +50,46 @@ from service.errors import RateLimited
 from service.events import Event
 from service.storage import store_call
 from service.verification.decisions import Count, Counted
+from service.verification.end_users import NO_END_USER, EndUser
 from service.verification.event_log import BREAKERS_TAG, EventLog
 from service.verification.phones import Phone
 from service.verification.policy import Limits
 from service.verification.scripts import register_script
-from service.verification.tenant import DEFAULT
+from service.verification.tenant import DEFAULT, Tenant
 
 log = logging.getLogger(__name__)
 BREAKER_TAG = "{" + BREAKERS_TAG + "}"  # one slot: a send's limits, budgets and breakers
 # Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
 UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
+_UNLOCK_ITEMS = parse_many(UNLOCK_CODE_LIMIT)
+# each counted kind: the Limits field it is read from
+FIELDS = {"start_per_phone": "start_per_phone", "check_per_phone": "check_per_phone",
+          "prefix": "budget_per_prefix", "country": "budget_per_country",
+          "global": "budget_global", "total": "budget_total",
+          "start_per_end_user_ip": "start_per_end_user_ip",
+          "check_per_end_user_ip": "check_per_end_user_ip",
+          "start_per_end_user": "start_per_end_user"}
+REFUSALS = {  # a refusal's words, per limit (the budgets: "Sending is paused")
+    "start_per_phone": "Too many codes for this phone number",
+    "unlock_code": "Too many codes for this phone number",
+    "check_per_phone": "Too many checks for this phone number",
+    "start_per_end_user_ip": "Too many codes for this end user's IP address",
+    "check_per_end_user_ip": "Too many checks for this end user's IP address",
+    "start_per_end_user": "Too many codes for this end user",
+}
+
+
+@functools.lru_cache(maxsize=256)
+def limit_items(limits: Limits) -> dict[str, list[RateLimitItem]]:
+    """Every limit of ``limits`` parsed, per kind (FIELDS; an unset budget_total: none).
+    A service's Limits is one frozen value, so its requests parse nothing."""
+    return {kind: parse_many(getattr(limits, name)) if getattr(limits, name) else []
+            for kind, name in FIELDS.items()}
+
+
+def scoped(service: str, scope: str) -> str:
+    """A service's own scope of a limit: the default service's is the scope itself."""
+    return scope if service == DEFAULT else f"{service}/{scope}"
 
 
 @dataclass(frozen=True)
@@ -60,8 +102,19 @@ class _Counted:
     breaker: int  # 1-based index of its breaker among the script's keys; 0: none
 
 
+@dataclass(frozen=True)
+class Counting:
+    """One run of count_limits.lua, made but not yet run: a check runs it beside its read."""
+
+    script: object  # the registered count_limits script (its sha)
+    breakers: tuple[tuple[str, str], ...]  # each budget's (kind, breaker key)
+    counted: tuple[_Counted, ...]
+    keys: tuple[str, ...]
+    args: tuple
+
+
 class PhoneLimits:
-    def __init__(self, *, store_client, secret: bytes, settings: Limits,
+    def __init__(self, *, store_client, secret: bytes,
                  on_event: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.time, events: EventLog | None = None):
         self._secret = secret
@@ -69,84 +122,112 @@ class PhoneLimits:
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
         self._script = register_script(store_client, "count_limits")
-        self.items = {
-            "start_per_phone": parse_many(settings.start_per_phone),
-            "check_per_phone": parse_many(settings.check_per_phone),
-            "prefix": parse_many(settings.budget_per_prefix),
-            "country": parse_many(settings.budget_per_country),
-            "global": parse_many(settings.budget_global),
-            "unlock_code": parse_many(UNLOCK_CODE_LIMIT),
-        }
 
     def _hash(self, value: str) -> str:
         return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def _budget_scopes(self, phone: Phone) -> list[tuple[str, str]]:
-        return [("global", "all"), ("country", phone.country),
-                ("prefix", self._hash("prefix:" + phone.prefix))]
+    def _budget_scopes(self, tenant: Tenant, phone: Phone) -> list[tuple[str, str]]:
+        """(kind, scope) of the budgets a send counts against, the deployment's first."""
+        own = [("total", tenant.id)] if tenant.limits.budget_total else []
+        return [("global", "all"), *own, ("country", scoped(tenant.id, phone.country)),
+                ("prefix", scoped(tenant.id, self._hash("prefix:" + phone.prefix)))]
 
     @staticmethod
     def breaker_key(kind: str, scope: str) -> str:
         return f"otp:{BREAKER_TAG}:{kind}:{scope}"
 
-    def _counted(self, tag: str, kind: str, scope: str, breaker: int = 0) -> list[_Counted]:
+    @staticmethod
+    def _counted(items: list[RateLimitItem], tag: str, kind: str, scope: str,
+                 breaker: int = 0) -> list[_Counted]:
         return [_Counted(kind, item,
                          f"otp:{tag}:w:{kind}:{scope}:{item.amount}/{item.get_expiry()}",
                          breaker)
-                for item in self.items[kind]]
+                for item in items]
 
-    def count_send(self, phone: Phone, phone_hash: str) -> None:
-        """Count one send against the phone's limit and the budgets, or refuse it: a tripped
-        breaker, or a limit or budget whose window is full (which trips its breaker)."""
-        self._count_sms(phone, "start_per_phone", phone_hash)
+    def count_send(self, tenant: Tenant, phone: Phone, phone_hash: str,
+                   end_user: EndUser = NO_END_USER, *, safe: bool = False) -> None:
+        """Count one send against the phone's and the end user's limits and the budgets, or
+        refuse it: a tripped breaker, or a limit or budget whose window is full (which trips
+        its breaker). ``safe``: a safe-listed number, past every budget and breaker."""
+        items = limit_items(tenant.limits)
+        own = self._counted(items["start_per_phone"], BREAKER_TAG, "start_per_phone",
+                            scoped(tenant.id, phone_hash))
+        for kind, value in (("start_per_end_user_ip", end_user.ip),
+                            ("start_per_end_user", end_user.id)):
+            if value:
+                own += self._counted(items[kind], BREAKER_TAG, kind, scoped(tenant.id, value))
+        self._count_sms(tenant, phone, [] if safe else self._budget_scopes(tenant, phone), own)
 
-    def count_unlock_code(self, phone: Phone, phone_hash: str) -> None:
+    def count_unlock_code(self, tenant: Tenant, phone: Phone, phone_hash: str) -> None:
         """An originator unlock code is an SMS too: counted like a send against the budgets,
         and against a limit of its own (``UNLOCK_CODE_LIMIT``) instead of the phone's."""
-        self._count_sms(phone, "unlock_code", phone_hash)
+        own = self._counted(_UNLOCK_ITEMS, BREAKER_TAG, "unlock_code", phone_hash)
+        self._count_sms(tenant, phone, self._budget_scopes(tenant, phone), own)
 
-    def _count_sms(self, phone: Phone, own_limit: str, phone_hash: str) -> None:
-        scopes = self._budget_scopes(phone)
+    def _count_sms(self, tenant: Tenant, phone: Phone, scopes: list[tuple[str, str]],
+                   own: list[_Counted]) -> None:
+        items = limit_items(tenant.limits)
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
-                   for c in self._counted(BREAKER_TAG, kind, scope, breaker=index)]
-        counted += self._counted(BREAKER_TAG, own_limit, phone_hash)
-        self._count([(kind, self.breaker_key(kind, scope)) for kind, scope in scopes], counted)
+                   for c in self._counted(items[kind], BREAKER_TAG, kind, scope, breaker=index)]
+        breakers = [(kind, self.breaker_key(kind, scope)) for kind, scope in scopes]
+        self._count(self._counting(breakers, counted + own, service=tenant.id))
 
-    def check_windows(self, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
+    def check_windows(self, tenant: Tenant, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
         check's claim (claim_attempt.lua) counts them, in the same round trip."""
         return tuple((c.key, c.item.amount, c.item.get_expiry() * 1000)
-                     for c in self._counted(f"{{{phone_hash[:4]}}}", "check_per_phone",
-                                            phone_hash))
+                     for c in self._counted(limit_items(tenant.limits)["check_per_phone"],
+                                            f"{{{phone_hash[:4]}}}", "check_per_phone",
+                                            scoped(tenant.id, phone_hash)))
 
-    def refuse_check(self, window: int, wait_ms: int) -> None:
+    def refuse_check(self, tenant: Tenant, window: int, wait_ms: int) -> None:
         """Raise the refusal for the check limit's ``window``-th item (1-based)."""
-        item = self.items["check_per_phone"][window - 1]
+        item = limit_items(tenant.limits)["check_per_phone"][window - 1]
         self._refuse(_Counted("check_per_phone", item, "", 0), wait_ms / 1000, False)
 
-    @store_call
-    def _count(self, breakers: list[tuple[str, str]], counted: list[_Counted]) -> None:
-        """``breakers``: each budget's (kind, breaker key), in the order counted names them."""
+    def end_user_check(self, tenant: Tenant, end_user: EndUser) -> Counting | None:
+        """A check's count against the end-user IP limit (None: the caller named no IP), to
+        run beside the check's read (store.read_along) and :meth:`decide`. Its keys are in
+        a slot of the IP's own, never the phone's."""
+        if not end_user.ip:
+            return None
+        counted = self._counted(limit_items(tenant.limits)["check_per_end_user_ip"],
+                                f"{{ip{end_user.ip[:4]}}}", "check_per_end_user_ip",
+                                scoped(tenant.id, end_user.ip))
+        return self._counting([], counted, tag=f"ip{end_user.ip[:4]}", service=tenant.id)
+
+    def _counting(self, breakers: list[tuple[str, str]], counted: list[_Counted], *,
+                  tag: str = BREAKERS_TAG, service: str = DEFAULT) -> Counting:
+        """``tag``: the keys' hash tag (without braces), where a tripped breaker's event
+        goes (lua/_event.lua); ``service``: whose send it is."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
-        args.append(DEFAULT)  # the service whose send this is (budget.breaker_tripped)
-        count = Count.parse(self._script(
-            keys=[*(key for _, key in breakers), *(c.key for c in counted),
-                  self.event_log.stream(BREAKERS_TAG)], args=args))
+        args.append(service)  # whose send this is (budget.breaker_tripped)
+        return Counting(self._script, tuple(breakers), tuple(counted),
+                        (*(key for _, key in breakers), *(c.key for c in counted),
+                         self.event_log.stream(tag)), tuple(args))
+
+    @store_call
+    def _count(self, counting: Counting) -> None:
+        self.decide(counting, self._script(keys=list(counting.keys), args=list(counting.args)))
+
+    def decide(self, counting: Counting, answer: list) -> None:
+        """Raise the refusal count_limits.lua answered for ``counting``, if it refused."""
+        count = Count.parse(answer)
         if count.decision is Counted.TRIPPED:
-            kind = breakers[count.index - 1][0]
+            kind = counting.breakers[count.index - 1][0]
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
                               count.wait_ms / 1000, f"{kind}_budget")
         if count.decision is Counted.REFUSED:
-            self._refuse(counted[count.index - 1], count.wait_ms / 1000, count.opened)
+            self._refuse(counting.counted[count.index - 1], count.wait_ms / 1000, count.opened)
 
     def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
         kind, item = counted.kind, counted.item
         self.on_event(Event.LIMIT_HIT, limit=kind)
         if not counted.breaker:
-            raise RateLimited(f"Too many requests for this phone number ({item}).",
-                              max(1.0, wait), kind, limit=item.amount)
+            raise RateLimited(f"{REFUSALS[kind]} ({item}).", max(1.0, wait), kind,
+                              limit=item.amount)
         if opened:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
             self.on_event(Event.BREAKER_TRIPPED, kind=kind)
@@ -158,14 +239,18 @@ class NoLimits:
     """The null PhoneLimits, for a service built without limits and budgets: every send
     and check counts against nothing."""
 
-    def count_send(self, phone: Phone, phone_hash: str) -> None:
+    def count_send(self, tenant: Tenant, phone: Phone, phone_hash: str,
+                   end_user: EndUser = NO_END_USER, *, safe: bool = False) -> None:
         pass
 
-    def count_unlock_code(self, phone: Phone, phone_hash: str) -> None:
+    def count_unlock_code(self, tenant: Tenant, phone: Phone, phone_hash: str) -> None:
         pass
 
-    def check_windows(self, phone_hash: str) -> tuple:
+    def check_windows(self, tenant: Tenant, phone_hash: str) -> tuple:
         return ()  # no window, so claim_attempt.lua never answers 'limited'
+
+    def end_user_check(self, tenant: Tenant, end_user: EndUser) -> None:
+        return None
 
 
 NO_LIMITS = NoLimits()

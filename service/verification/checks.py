@@ -18,8 +18,10 @@ from service.gateway import GatewayError, TokenNotFound
 from service.verification import errors
 from service.verification.codes import matches_mask, normalise_input
 from service.verification.decisions import Claimed, Settled
+from service.verification.end_users import EndUser
 from service.verification.model import Verification, now_ms
 from service.verification.phones import mask_phone
+from service.verification.tenant import Tenant
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
@@ -34,29 +36,36 @@ LONGEST_LOCK_MS = 24 * 3600 * 1000
 
 
 class Checks:
-    """VerificationService's checks (a mixin: it uses the service's store, gateway, policy,
-    phones, limits, clock, on_event, read and _test_code)."""
+    """VerificationService's checks (a mixin: it uses the service's store, gateway, limits,
+    clock, on_event, read, _found and _test_code; the tenant's policy, phones and limits)."""
 
-    @property
-    def _lockout(self) -> tuple[int, int, int]:
-        return self.policy.max_failures_per_phone, FIRST_LOCK_MS, LONGEST_LOCK_MS
+    @staticmethod
+    def _lockout(tenant: Tenant) -> tuple[int, int, int]:
+        return tenant.policy.max_failures_per_phone, FIRST_LOCK_MS, LONGEST_LOCK_MS
 
-    def check(self, client: str, code: str, *, verification_id: str | None = None,
-              phone: str | None = None) -> tuple[Verification, bool]:
-        """Spend one attempt on ``code``; approve at most once."""
-        verification = self._find_for_check(client, verification_id, phone)
+    def check(self, tenant: Tenant, client: str, code: str, *,
+              verification_id: str | None = None, phone: str | None = None,
+              end_user_ip: str | None = None,
+              end_user_id: str | None = None) -> tuple[Verification, bool]:
+        """Spend one attempt on ``code``; approve at most once. The end user's IP limit
+        is counted for every check that names one, whatever its outcome (a wrong id too:
+        guessing is what the limit is for)."""
+        end_user = self.store.end_user(end_user_ip, end_user_id,
+                                       require_ip=tenant.policy.require_end_user_ip)
+        verification = self._find_for_check(tenant, client, verification_id, phone, end_user)
         self._raise_if_closed(verification)
-        expected = self._test_code(verification.phone) if verification.test else None
+        expected = (self._test_code(tenant.policy, verification.phone) if verification.test
+                    else None)
         form = self._code_form(verification, expected)
         typed = normalise_input(code, form)
         if not matches_mask(typed, form):
             raise errors.InvalidCode("The code does not have the form of the codes we send.")
-        verification = self._claim(verification)
+        verification = self._claim(tenant, verification)
         try:
             valid = self._ask_gateway(verification, typed, expected)
         except GatewayError as e:
-            raise self._check_failed(verification, e) from e
-        settlement = self._settle(verification, "valid" if valid else "wrong")
+            raise self._check_failed(tenant, verification, e) from e
+        settlement = self._settle(tenant, verification, "valid" if valid else "wrong")
         settled = Verification.from_hash(verification.id, settlement.state)
         if settlement.decision is Settled.UNCHANGED:
             self._raise_if_closed(settled)
@@ -71,13 +80,13 @@ class Checks:
         is a form."""
         return verification.mask if expected is None else "N" * len(expected)
 
-    def _check_failed(self, verification: Verification, error: GatewayError):
+    def _check_failed(self, tenant: Tenant, verification: Verification, error: GatewayError):
         """Only a check the gateway surely did not carry out is taken back (no connection,
         or a status saying it did nothing: credentials, credits, its back end). Any other may
         have verified the token, after which the gateway approves every code: it spends the
         attempt, counts as a failure for the phone, and its token is never asked again
         (settle_check.lua); the caller must send a new code."""
-        settlement = self._settle(verification,
+        settlement = self._settle(tenant, verification,
                                   "unknown" if error.may_have_acted else "error")
         problem = problem_for(error)
         if settlement.decision is Settled.UNKNOWN:
@@ -88,26 +97,38 @@ class Checks:
             problem.outcome_unknown = True
         return problem
 
-    def _find_for_check(self, client, verification_id, phone) -> Verification:
+    def _find_for_check(self, tenant: Tenant, client: str, verification_id: str | None,
+                        phone: str | None, end_user: EndUser) -> Verification:
+        """The verification checked; its first read counts the end user's IP limit, in the
+        same round trip (a pipeline: the limit's keys are in a slot of their own)."""
+        counting = self.limits.end_user_check(tenant, end_user)
         if verification_id is None:
-            parsed = self.phones.parse(phone)
-            verification_id = self.store.pointer(client, self.store.phone_hash(parsed.e164))
+            phone_hash = self.store.phone_hash(tenant.phones.parse(phone).e164)
+            if counting is None:
+                verification_id = self.store.pointer(client, phone_hash)
+            else:
+                verification_id, answer = self.store.pointer_along(client, phone_hash, counting)
+                self.limits.decide(counting, answer)
             if verification_id is None:
                 raise errors.VerificationNotFound("No verification for this phone number.")
-        return self.read(client, verification_id)
+        elif counting is not None:
+            data, answer = self.store.read_along(verification_id, counting)
+            self.limits.decide(counting, answer)
+            return self._found(tenant, client, verification_id, data)
+        return self.read(tenant, client, verification_id)
 
-    def _claim(self, verification: Verification) -> Verification:
+    def _claim(self, tenant: Tenant, verification: Verification) -> Verification:
         """The verification as claimed: with the token reference current at the claim (a
         resend since it was read brings a new one; the one read may be spent)."""
-        windows = self.limits.check_windows(verification.phone_hash)
+        windows = self.limits.check_windows(tenant, verification.phone_hash)
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         pause = FIRST_POLL_SECONDS
         while True:
             claim = self.store.claim_attempt(
                 verification.id, verification.phone_hash, client=verification.client,
                 now_ms=now_ms(self.clock), hold_ms=self.claim_hold_ms,
-                masked_phone=mask_phone(verification.phone), lockout=self._lockout,
-                windows=windows)
+                masked_phone=mask_phone(verification.phone), lockout=self._lockout(tenant),
+                windows=windows, service=tenant.id)
             if claim.decision is Claimed.CLAIMED:
                 return dataclasses.replace(verification, token_reference=claim.reference)
             if claim.decision is Claimed.NOT_FOUND:
@@ -123,7 +144,7 @@ class Checks:
                     "The SMS gateway did not answer the last check of this code, so its "
                     "outcome is unknown; send a new code (POST /otp/start) and check that one.")
             if claim.decision is Claimed.LIMITED:
-                self.limits.refuse_check(claim.window, claim.wait_ms)
+                self.limits.refuse_check(tenant, claim.window, claim.wait_ms)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise errors.CheckInProgress("Another check of this verification is running.",
@@ -147,11 +168,12 @@ class Checks:
         except TokenNotFound:
             return False  # replaced or expired at the gateway: the code cannot be right
 
-    def _settle(self, verification: Verification, outcome: str):
+    def _settle(self, tenant: Tenant, verification: Verification, outcome: str):
         return self.store.settle_check(
             verification.id, verification.phone_hash, outcome=outcome,
             now_ms=now_ms(self.clock), masked_phone=mask_phone(verification.phone),
-            lockout=self._lockout, token_reference=verification.token_reference)
+            lockout=self._lockout(tenant), token_reference=verification.token_reference,
+            service=tenant.id)
 
     def _raise_if_closed(self, verification: Verification) -> None:
         if not verification.is_pending:

@@ -17,6 +17,7 @@ from typing import Any
 
 from service.storage import store_call
 from service.verification.errors import IdempotencyInProgress, IdempotencyKeyReused
+from service.verification.tenant import DEFAULT
 
 TTL_SECONDS = 24 * 3600
 CLAIM_SECONDS = 60  # a claim whose owner died frees itself after this
@@ -76,8 +77,12 @@ class IdempotencyStore:
         self._secret = secret
         self.wait_seconds = wait_seconds
 
-    def _key(self, client: str, key: str) -> str:
-        digest = hashlib.sha256(f"{client}\0{key}".encode()).hexdigest()[:40]
+    @staticmethod
+    def _key(client: str, key: str, service: str = DEFAULT) -> str:
+        """The record of one owner's key; a service other than the default scopes it too
+        (the default's names are kept: records made before services still replay)."""
+        scope = f"{client}\0{key}" if service == DEFAULT else f"{service}\0{client}\0{key}"
+        digest = hashlib.sha256(scope.encode()).hexdigest()[:40]
         return f"otp:idem:{digest}"
 
     def fingerprint(self, route: str, body: Any) -> str:
@@ -85,9 +90,10 @@ class IdempotencyStore:
         return hmac.new(self._secret, canonical.encode(), hashlib.sha256).hexdigest()
 
     @store_call
-    def claim(self, client: str, key: str, fingerprint: str) -> Recorded | None:
+    def claim(self, client: str, key: str, fingerprint: str,
+              service: str = DEFAULT) -> Recorded | None:
         """None when this request owns the key; the recorded answer when one exists."""
-        name = self._key(client, key)
+        name = self._key(client, key, service)
         pending = json.dumps({"fp": fingerprint, "state": "pending"})
         deadline = time.monotonic() + self.wait_seconds
         while True:
@@ -108,12 +114,13 @@ class IdempotencyStore:
             time.sleep(0.02)
 
     @store_call
-    def record(self, client: str, key: str, fingerprint: str, recorded: Recorded) -> None:
+    def record(self, client: str, key: str, fingerprint: str, recorded: Recorded,
+               service: str = DEFAULT) -> None:
         value = json.dumps({"fp": fingerprint, "state": "done", "status": recorded.status,
                             "outcome": recorded.stored()})
-        self.redis.set(self._key(client, key), value, ex=TTL_SECONDS)
+        self.redis.set(self._key(client, key, service), value, ex=TTL_SECONDS)
 
     @store_call
-    def release(self, client: str, key: str) -> None:
+    def release(self, client: str, key: str, service: str = DEFAULT) -> None:
         """Forget a claim whose request changed nothing, so that a retry runs again."""
-        self.redis.delete(self._key(client, key))
+        self.redis.delete(self._key(client, key, service))

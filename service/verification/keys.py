@@ -6,7 +6,8 @@ Cluster. The tag is also embedded in the verification id, so an id alone names i
 
     otp:{tag}:v:<id>              hash: one verification
     otp:{tag}:cur:<client>:<ph>   string: that client's latest verification for the phone
-    otp:{tag}:fail:<ph>           hash: the phone's consecutive failures and lock
+    otp:{tag}:fail:<ph>           hash: the phone's consecutive failures and lock (for
+                                  a service other than the default: fail:<service>:<ph>)
     otp:{tag}:dlv                 sorted set: the slot's sends awaiting a final delivery
                                   status, by TRN, scored by send time (delivery.py)
 
@@ -20,6 +21,8 @@ import hashlib
 import hmac
 import re
 import secrets
+
+from service.verification.tenant import DEFAULT
 
 RETENTION_MS = 24 * 3600 * 1000
 # a verification's record is gone by then: validity (≤ 60 min) plus retention
@@ -54,8 +57,11 @@ def pointer_key(client: str, phone_hash: str) -> str:
     return f"otp:{{{phone_hash[:4]}}}:cur:{client}:{phone_hash}"
 
 
-def failure_key(phone_hash: str) -> str:
-    return f"otp:{{{phone_hash[:4]}}}:fail:{phone_hash}"
+def failure_key(phone_hash: str, service: str = DEFAULT) -> str:
+    """A service's lockout of one phone: the default service keeps its key names (an
+    upgraded deployment keeps its locks); another's are its own."""
+    scope = phone_hash if service == DEFAULT else f"{service}:{phone_hash}"
+    return f"otp:{{{phone_hash[:4]}}}:fail:{scope}"
 
 
 def awaiting_delivery_key(tag: str) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from service.verification.tenant import DEFAULT
+
 
 def now_ms(clock: Callable[[], float]) -> int:
     return int(clock() * 1000)
@@ -48,6 +50,7 @@ class Verification:
     delivery_reason: str | None
     delivery_reason_text: str | None
     delivery_ms: int | None
+    service: str = DEFAULT  # the tenant's id (records made before services: the default)
 
     @classmethod
     def from_hash(cls, verification_id: str, data: dict[str, str]) -> Verification:
@@ -80,6 +83,7 @@ class Verification:
             delivery_reason=data.get("delivery_reason") or None,
             delivery_reason_text=data.get("delivery_reason_text") or None,
             delivery_ms=optional_int("delivery_at"),
+            service=data.get("svc") or DEFAULT,
         )
 
     @property

@@ -12,10 +12,12 @@ from __future__ import annotations
 import secrets
 
 import redis
+from redis.exceptions import NoScriptError
 
 from service.errors import StoreUnavailable
 from service.storage import store_call
 from service.verification import keys
+from service.verification.budgets import Counting
 from service.verification.decisions import (
     SENDS,
     Claim,
@@ -27,6 +29,7 @@ from service.verification.decisions import (
     Settlement,
     Undo,
 )
+from service.verification.end_users import EndUser
 from service.verification.event_log import EventLog
 from service.verification.keys import (
     FAILURE_MEMORY_MS,
@@ -65,6 +68,11 @@ class VerificationStore:
     def phone_hash(self, e164: str) -> str:
         return keys.phone_hash(self._secret, e164)
 
+    def end_user(self, ip: str | None, user_id: str | None, *,
+                 require_ip: bool = False) -> EndUser:
+        """The end user a request names, as the HMACs its limits and records keep."""
+        return EndUser.of(self._secret, ip, user_id, require_ip=require_ip)
+
     # -- reads ---------------------------------------------------------------------------
     @store_call
     def pointer(self, client: str, phone_hash: str) -> str | None:
@@ -75,6 +83,37 @@ class VerificationStore:
         key = keys.verification_key(verification_id)
         data = self.redis.hgetall(key) if key else None
         return data or None
+
+    # A check counts its end-user IP limit (count_limits.lua, in the IP's slot) beside its
+    # first read (in the phone's slot): one round trip, a pipeline of the two.
+    @store_call
+    def read_along(self, verification_id: str,
+                   counting: Counting) -> tuple[dict[str, str] | None, list]:
+        """:meth:`read`, and count_limits.lua's answer for ``counting``."""
+        key = keys.verification_key(verification_id)
+        data, answer = self._along(counting, ("HGETALL", key) if key else None)
+        return data or None, answer
+
+    @store_call
+    def pointer_along(self, client: str, phone_hash: str,
+                      counting: Counting) -> tuple[str | None, list]:
+        """:meth:`pointer`, and count_limits.lua's answer for ``counting``."""
+        return self._along(counting, ("GET", keys.pointer_key(client, phone_hash)))
+
+    def _along(self, counting: Counting, read: tuple | None) -> tuple:
+        run = (list(counting.keys), list(counting.args))
+        if read is None:
+            return None, counting.script(keys=run[0], args=run[1])
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command(*read)
+        pipe.execute_command("EVALSHA", counting.script.sha, len(run[0]), *run[0], *run[1])
+        found, answer = pipe.execute(raise_on_error=False)
+        if isinstance(answer, NoScriptError):  # a store that lost its scripts: load it
+            answer = counting.script(keys=run[0], args=run[1])
+        for outcome in (found, answer):
+            if isinstance(outcome, Exception):
+                raise outcome
+        return found, answer
 
     @store_call
     def ping(self) -> bool:
@@ -125,12 +164,13 @@ class VerificationStore:
     def claim_attempt(self, verification_id: str, phone_hash: str, *, client: str,
                       now_ms: int, hold_ms: int, masked_phone: str,
                       lockout: tuple[int, int, int],
-                      windows: tuple = ()) -> Claim:
+                      windows: tuple = (), service: str = keys.DEFAULT) -> Claim:
         """``windows`` are the phone's check limit as
         (key, amount, window ms), counted only by a claim; ``lockout`` as for
         :meth:`settle_check`, for a claim found never settled."""
-        names = [keys.verification_key(verification_id), keys.failure_key(phone_hash),
-                *(key for key, _, _ in windows), self.events.stream(phone_hash[:4])]
+        names = [keys.verification_key(verification_id),
+                 keys.failure_key(phone_hash, service), *(key for key, _, _ in windows),
+                 self.events.stream(phone_hash[:4])]
         args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._replicas.run(self._scripts["claim_attempt"], names, args,
@@ -144,11 +184,11 @@ class VerificationStore:
     @store_call
     def settle_check(self, verification_id: str, phone_hash: str, *, outcome: str,
                      now_ms: int, masked_phone: str, lockout: tuple[int, int, int],
-                     token_reference: str) -> Settlement:
+                     token_reference: str, service: str = keys.DEFAULT) -> Settlement:
         """``lockout``: failures
         before the phone locks, the first and the longest lock (ms); ``token_reference``:
         the token the check asked about (spent when the outcome is unknown)."""
-        names = [keys.verification_key(verification_id), keys.failure_key(phone_hash),
+        names = [keys.verification_key(verification_id), keys.failure_key(phone_hash, service),
                  self.events.stream(phone_hash[:4])]
         args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
         return Settlement.parse(self._scripts["settle_check"](keys=names, args=args))
@@ -162,9 +202,9 @@ class VerificationStore:
             args=[now_ms, client, status, masked_phone]))
 
     @store_call
-    def clear_lockout(self, phone_hash: str, now_ms: int) -> bool:
+    def clear_lockout(self, phone_hash: str, now_ms: int, service: str = keys.DEFAULT) -> bool:
         """Forget the phone's wrong codes; whether a lock was in force (and is now lifted)."""
-        return self._scripts["clear_lockout"](keys=[keys.failure_key(phone_hash)],
+        return self._scripts["clear_lockout"](keys=[keys.failure_key(phone_hash, service)],
                                               args=[now_ms]) == 1
 
     @store_call

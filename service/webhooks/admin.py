@@ -8,13 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from service.errors import ServiceError
+from service.tenants.errors import ServiceNotFound
 from service.verification.tenant import Tenant
 from service.webhooks.failed import Failed, FailedDeliveries
 from service.webhooks.signing import Secrets
-
-
-class ServiceNotFound(ServiceError):
-    status, code, title = 404, "service_not_found", "Service not found"
 
 
 class DeliveryNotFound(ServiceError):

@@ -1,0 +1,121 @@
+"""Admin API for services and their keys (contract §7): thin views over
+:class:`service.tenants.ServiceAdmin`, which validates, stores and audits.
+
+Registered under the admin blueprint, so every route needs an admin key like the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify
+from marshmallow import INCLUDE, Schema
+
+from service.admin.originators import originator_kind
+from service.gateway import GatewayError, OriginatorState
+from service.http import schemas
+from service.http.auth import admin_required
+from service.http.context import services
+from service.tenants.manage import ServiceAdmin
+
+bp = Blueprint("services", __name__, url_prefix="/services")
+
+
+class _AnyObject(Schema):
+    """Any JSON object: its fields are the registry's to judge (and to audit a refusal)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+ANY_OBJECT = _AnyObject()
+
+
+def _manage() -> ServiceAdmin:
+    return services().service_admin
+
+
+def _body() -> Any:
+    """The JSON body, refused as every admin body is (media type, JSON, Unicode); the
+    registry's schema then judges its fields, audited."""
+    return schemas.load_json(ANY_OBJECT)
+
+
+@bp.post("")
+@admin_required
+def create_service():
+    """A new service; fields left out are the deployment's defaults."""
+    created = _manage().create(g.admin, _body())
+    return jsonify({**created, "originator_status": originator_status(created, False)}), 201
+
+
+@bp.get("")
+@admin_required
+def list_services():
+    """Every service, the default first, with its effective values and its overrides."""
+    listed = _manage().list()
+    return jsonify(services=[{**entry, "originator_status": originator_status(entry, False)}
+                             for entry in listed])
+
+
+@bp.get("/<service_id>")
+@admin_required
+def read_service(service_id: str):
+    entry = _manage().show(service_id)
+    return jsonify({**entry, "originator_status": originator_status(entry, True)})
+
+
+@bp.patch("/<service_id>")
+@admin_required
+def update_service(service_id: str):
+    """Set fields (null: back to the deployment's default); effective everywhere in 1 s."""
+    updated = _manage().update(g.admin, service_id, _body())
+    return jsonify({**updated, "originator_status": originator_status(updated, False)})
+
+
+@bp.delete("/<service_id>")
+@admin_required
+def delete_service(service_id: str):
+    """A managed service and its keys; the default service is the environment's (409)."""
+    _manage().delete(g.admin, service_id)
+    return "", 204
+
+
+@bp.post("/<service_id>/keys")
+@admin_required
+def create_key(service_id: str):
+    """A runtime API key: the key is in this answer only, the store keeps a hash."""
+    return jsonify(_manage().create_key(g.admin, service_id, _body())), 201
+
+
+@bp.get("/<service_id>/keys")
+@admin_required
+def list_keys(service_id: str):
+    """The service's keys, never a secret (the default service's OTP_API_KEYS by name)."""
+    return jsonify(keys=_manage().keys(service_id))
+
+
+@bp.delete("/<service_id>/keys/<key_id>")
+@admin_required
+def revoke_key(service_id: str, key_id: str):
+    """Refused on every instance within 1 s."""
+    _manage().revoke_key(g.admin, service_id, key_id)
+    return "", 204
+
+
+def originator_status(entry: dict, ask_gateway: bool) -> dict[str, Any]:
+    """An alphanumeric sender id needs no unlocking (no gateway call); a numeric one is asked
+    at the gateway for one service's page, and left ``unchecked`` in lists."""
+    originator = entry["originator"]
+    kind = originator_kind(originator)
+    state: str | None = OriginatorState.NO_AUTHORIZATION_NEEDED.value
+    if kind == "numeric":
+        state = "unchecked"
+        if ask_gateway:
+            try:
+                state = services().gateway.check_originator_authorization(originator).value
+            except GatewayError:
+                state = "unchecked"
+    authorized = (None if state == "unchecked" else state in (
+        OriginatorState.AUTHORIZED.value, OriginatorState.NO_AUTHORIZATION_NEEDED.value))
+    return {"originator": originator, "kind": kind, "state": state, "authorized": authorized}
