@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 import requests
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from service.webhooks.running import build_worker
 from service.webhooks.worker import Timing
@@ -393,3 +394,33 @@ def test_the_console_lists_failed_deliveries_and_redelivers_one(hooked, auth):
     unknown = post(http, "/admin/console/webhooks/retry", service_id="default",
                    delivery_id="msg_nope")
     assert unknown.status_code == 404
+
+
+def test_each_service_gets_its_own_events_at_its_own_url_signed_with_its_secret(
+        make_app, auth, admin_auth, simulator):
+    from tests.test_services import bearer, create, new_key
+
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true")
+    http = app.test_client()
+    signup = create(http, name="signup")["id"]
+    key = new_key(http, signup)["key"]
+    with Receiver() as mine, Receiver() as theirs:
+        assert http.patch(f"/admin/services/{signup}", json={"webhook_url": mine.url},
+                          headers=admin_auth).status_code == 200
+        point_webhook(app, theirs.url)
+        secret = http.post(f"/admin/services/{signup}/webhook-secret",
+                           headers=admin_auth).get_json()["secret"]
+        default_secret = new_secret(http, admin_auth)
+        with running_worker(app):
+            started = start(http, bearer(key), "+41791230017").get_json()
+            check(http, bearer(key), last_code(simulator, "+41791230017"), id=started["id"])
+            start(http, auth, "+41791230018")
+            arrived(mine, secret, "verification.approved")
+            arrived(theirs, default_secret, "verification.started")
+
+    assert mine.types(secret) == ["verification.started", "verification.approved"]
+    assert {p["data"]["service_id"] for p in (d.verified(secret) for d in mine.accepted())} \
+        == {signup}
+    assert theirs.types(default_secret) == ["verification.started"]
+    with pytest.raises(WebhookVerificationError):
+        mine.accepted()[0].verified(default_secret)  # one service's secret is not another's
