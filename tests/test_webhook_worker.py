@@ -83,6 +83,9 @@ def test_sandbox_serve_runs_the_worker_in_process(monkeypatch):
         stop.set()
         assert start_in_process(create_app(service_env("redis://127.0.0.1:1/0",
                                                        "http://127.0.0.1:1"))) is None
+        from flask import Flask
+
+        assert start_in_process(Flask("another")) is None  # gunicorn_conf serves others too
     finally:
         sandbox.extensions["otp"].simulator.stop()
 

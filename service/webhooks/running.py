@@ -36,8 +36,8 @@ def start_in_process(app) -> threading.Event | None:
     """The sandbox's worker, in the serving process (gunicorn's post_worker_init)."""
     from service.http.context import EXTENSION
 
-    services = app.extensions[EXTENSION]
-    if not services.settings.sandbox:
+    services = getattr(app, "extensions", {}).get(EXTENSION)
+    if services is None or not services.settings.sandbox:  # another app, or not the sandbox
         return None
     log.info("sandbox mode: the webhook worker runs in this process")
     return start_in_thread(build_worker(services, lambda: app.extensions[EXTENSION],
