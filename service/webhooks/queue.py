@@ -94,13 +94,15 @@ class Queue:
         return [(Event(stream, entry_id, _fields(flat)), int(tries))
                 for entry_id, flat, tries in taken]
 
-    def finish(self, event: Event) -> None:
-        """Delivered, failed for good, or not wanted: gone from the stream."""
+    def finish(self, event: Event, retried: bool = True) -> None:
+        """Delivered, failed for good, or not wanted: gone from the stream (``retried``:
+        it may wait among the retries too)."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.xack(event.stream, GROUP, event.entry_id)
         pipe.xdel(event.stream, event.entry_id)
-        pipe.zrem(_due(event.stream), event.entry_id)
-        pipe.hdel(_tries(event.stream), event.entry_id)
+        if retried:
+            pipe.zrem(_due(event.stream), event.entry_id)
+            pipe.hdel(_tries(event.stream), event.entry_id)
         pipe.execute()
 
     def retry_at(self, event: Event, attempts: int, due_ms: int) -> None:

@@ -120,11 +120,11 @@ class Worker:
         wanted = tenant is not None and tenant.webhook_url and (
             not tenant.webhook_events or event.type in tenant.webhook_events)
         if not wanted:
-            self.queue.finish(event)
+            self.queue.finish(event, retried=attempts > 0)
             return self._count("skipped")
         outcome, error = self._deliver(tenant, event)
         if outcome == "delivered":
-            self.queue.finish(event)
+            self.queue.finish(event, retried=attempts > 0)
             return self._count(outcome)
         attempts += 1
         if self._now_ms() - event.queued_ms >= self.timing.give_up_after * 1000:
