@@ -13,18 +13,18 @@ import pytest
 
 from service.cli import main
 from tests.conftest import service_env
-from tests.helpers import clean_environ, start, wait_for
+from tests.helpers import clean_environ, free_port, start, wait_for
 from tests.test_webhooks import new_secret, point_webhook
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
 
-def worker_process(env: dict[str, str]) -> subprocess.Popen:
+def worker_process(env: dict[str, str], metrics_port: int = 0) -> subprocess.Popen:
     """``aspsms-verify worker``, retrying fast and taking over a dead worker's events
     after 1 s; returned once it has started."""
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker",
-                                "--metrics-port", "0", "--backoff-base", "0.2",
+                                "--metrics-port", str(metrics_port), "--backoff-base", "0.2",
                                 "--claim-idle", "1"],
                                env=clean_environ(**env), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, cwd=os.getcwd())
@@ -51,16 +51,31 @@ def test_a_worker_killed_while_holding_events_loses_none(make_app, redis_server,
             first.wait(5)
         assert len(receiver.deliveries) < 6
 
-        second = worker_process(env)
+        port = free_port()
+        second = worker_process(env, port)
         try:
             receiver.delay = 0
             wait_for(lambda: len({d.id for d in receiver.accepted()}) == 6, timeout=20)
+            metrics = wait_for(lambda: _delivered(port), timeout=10)
         finally:
             second.terminate()
             second.wait(10)
 
     delivered = {d.verified(secret)["data"]["verification"]["id"] for d in receiver.accepted()}
     assert delivered == set(ids)
+    assert metrics >= 5  # what the first worker held, delivered by the second (its /metrics)
+
+
+def _delivered(port: int) -> float | None:
+    """The worker's otp_webhook_deliveries_total{outcome="delivered"}, once it has one."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    return next((sample.value for family in text_string_to_metric_families(text)
+                 for sample in family.samples
+                 if sample.name == "otp_webhook_deliveries_total"
+                 and sample.labels == {"outcome": "delivered"} and sample.value >= 5), None)
 
 
 def test_the_worker_command_needs_a_shared_redis(monkeypatch, capsys):

@@ -245,6 +245,12 @@ def test_a_refused_address_is_never_contacted_and_the_event_waits(make_app, auth
         assert receiver.deliveries == []
         streams = worker.queue.streams()
         assert worker.queue.backlog(streams, int(time.time() * 1000))[0] == 1  # a retry
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("otp_webhook_retry_backlog") == 1
+    assert REGISTRY.get_sample_value("otp_webhook_oldest_undelivered_seconds") >= 0
+    assert REGISTRY.get_sample_value("otp_webhook_deliveries_total",
+                                     {"outcome": "refused"}) >= 1
 
 
 def test_the_sweep_expires_an_unread_verification_once(hooked, auth):
