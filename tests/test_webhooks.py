@@ -430,3 +430,18 @@ def test_each_service_gets_its_own_events_at_its_own_url_signed_with_its_secret(
     assert theirs.types(default_secret) == ["verification.started"]
     with pytest.raises(WebhookVerificationError):
         mine.accepted()[0].verified(default_secret)  # one service's secret is not another's
+
+
+def test_retries_back_off_exponentially_with_jitter_for_more_than_a_day(monkeypatch):
+    from service.webhooks import worker as worker_module
+    from service.webhooks.worker import Worker
+
+    timing = Timing()
+    worker = Worker.__new__(Worker)
+    worker.timing = timing
+    monkeypatch.setattr(worker_module.random, "uniform", lambda low, high: high)
+    ceilings = [worker.backoff(n) for n in range(1, 12)]
+    assert ceilings[:4] == [5.0, 10.0, 20.0, 40.0] and ceilings[-1] == 3600.0
+    monkeypatch.setattr(worker_module.random, "uniform", lambda low, high: low)
+    assert worker.backoff(3) == 10.0  # jitter: anywhere in the upper half
+    assert timing.give_up_after >= 24 * 3600
