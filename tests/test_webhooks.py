@@ -445,3 +445,30 @@ def test_retries_back_off_exponentially_with_jitter_for_more_than_a_day(monkeypa
     monkeypatch.setattr(worker_module.random, "uniform", lambda low, high: low)
     assert worker.backoff(3) == 10.0  # jitter: anywhere in the upper half
     assert timing.give_up_after >= 24 * 3600
+
+
+def test_a_send_the_gateway_refused_after_its_event_went_out_is_followed_by_another(
+        hooked, auth, simulator):
+    from tests.helpers import sim
+
+    app, http, receiver, secret = hooked
+    with running_worker(app):
+        resent = start(http, auth, "+41791230019").get_json()
+        # slow and failing: the worker has delivered the send's event before it is taken back
+        sim(simulator, "POST", "/_sim/faults",
+            json={"delay": 0.5, "http_status": 503, "endpoints": ["SendTokenSMS"]})
+        assert start(http, auth, "+41791230020").status_code == 502  # a creation
+        assert start(http, auth, "+41791230019").status_code == 502  # a resend
+        arrived(receiver, secret, "verification.canceled")
+        arrived(receiver, secret, "delivery.failed")
+
+    by_type = {}
+    for payload in (d.verified(secret) for d in receiver.accepted()):
+        by_type.setdefault(payload["type"], []).append(payload["data"]["verification"])
+    [created] = [v for v in by_type["verification.started"] if v["id"] != resent["id"]]
+    assert [v["id"] for v in by_type["verification.canceled"]] == [created["id"]]
+    assert by_type["verification.canceled"][0]["phone"] == "+417******20"  # ended: masked
+    assert http.get(f"/otp/verifications/{created['id']}", headers=auth).status_code == 404
+    assert [v["send_count"] for v in by_type["verification.resent"]] == [2]
+    assert [(v["id"], v["send_count"]) for v in by_type["delivery.failed"]] == [
+        (resent["id"], 1)]  # the resend is taken back: the verification as it is now
