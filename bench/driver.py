@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.processes import CLIENT_KEY, SIM_PASSWORD, SIM_USER
+from bench.processes import CLIENT_KEY, END_USER, SIM_PASSWORD, SIM_USER
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 # Swiss mobiles +4179xxxxxxx: a stride coprime to 10**7 visits every number once and spreads
@@ -66,12 +66,13 @@ _AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 
 async def _service_start(session, url, phone) -> str:
-    async with session.post(url + "/otp/start", json={"phone": phone}, headers=_AUTH) as r:
+    body = {"phone": phone, **END_USER}
+    async with session.post(url + "/otp/start", json=body, headers=_AUTH) as r:
         return (await _expect(r, "start", 201))["id"]
 
 
 async def _service_check(session, url, ident, phone, code) -> None:
-    body = {"id": ident, "code": code}
+    body = {"id": ident, "code": code, **END_USER}
     async with session.post(url + "/otp/check", json=body, headers=_AUTH) as r:
         if not (await _expect(r, "check", 200)).get("valid"):
             raise Failure("check valid=false")
@@ -111,6 +112,28 @@ async def _simulator_check(session, url, ident, phone, code) -> None:
 
 def service(url: str) -> Target:
     return Target("service", url, _service_start, _service_check)
+
+
+def twilio(url: str, secret: bytes) -> Target:
+    """The same flows through the service's Twilio Verify face (/v2, issue 19): form bodies,
+    HTTP Basic with the account sid, the check by VerificationSid."""
+    from service.verification.tenant import DEFAULT, twilio_account_sid, twilio_service_sid
+
+    auth = aiohttp.BasicAuth(twilio_account_sid(secret), CLIENT_KEY)
+    base = f"/v2/Services/{twilio_service_sid(secret, DEFAULT)}"
+
+    async def start(session, url, phone) -> str:
+        form = {"To": phone, "Channel": "sms"}
+        async with session.post(url + base + "/Verifications", data=form, auth=auth) as r:
+            return (await _expect(r, "start", 201))["sid"]
+
+    async def check(session, url, ident, phone, code) -> None:
+        form = {"VerificationSid": ident, "Code": code}
+        async with session.post(url + base + "/VerificationCheck", data=form, auth=auth) as r:
+            if not (await _expect(r, "check", 200)).get("valid"):
+                raise Failure("check valid=false")
+
+    return Target("twilio", url, start, check)
 
 
 def baseline(url: str) -> Target:

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from bench import driver
-from bench.processes import CLIENT_KEY, Simulator, service_env, start_redis
+from bench.processes import CLIENT_KEY, END_USER, Simulator, service_env, start_redis
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
@@ -53,12 +53,13 @@ def _code(sim_url: str, session: requests.Session, phone: str) -> str:
 def _service_flow(client, sim_url, session) -> float:
     phone = driver.next_phone()
     spent = time.thread_time()
-    started = _app_call(lambda: client.post("/otp/start", json={"phone": phone}, headers=AUTH))
+    started = _app_call(lambda: client.post("/otp/start", json={"phone": phone, **END_USER},
+                                            headers=AUTH))
     spent = time.thread_time() - spent
     assert started.status_code == 201, started.get_json()
     code = _code(sim_url, session, phone)
     before = time.thread_time()
-    body = {"id": started.get_json()["id"], "code": code}
+    body = {"id": started.get_json()["id"], "code": code, **END_USER}
     checked = _app_call(lambda: client.post("/otp/check", json=body, headers=AUTH))
     spent += time.thread_time() - before
     assert checked.status_code == 200 and checked.get_json()["valid"], checked.get_json()

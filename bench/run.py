@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2-s smoke run (sets --duration 2)")
     parser.add_argument("--trace-flows", type=int, default=20, help="flows traced with MONITOR")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--twilio", action="store_true",
+                        help="also measure the same flows through /v2 (Twilio Verify's routes)")
     parser.add_argument("--webhooks", action="store_true",
                         help="the service's default service posts every event to a local "
                              "receiver, delivered by an `aspsms-verify worker` (issue 18)")
@@ -70,6 +72,7 @@ class Stack:
         self.sim = Simulator(logdir)
         resources.callback(self.sim.stop)
         env = service_env(self.redis_server.url, self.sim.url)
+        self.secret = env["OTP_SECRET"].encode()
         self.apps = {}
         lean = {"BENCH_BASELINE_TRUST_ENV": "0"} if lean_baseline else {}
         for name, app in (("service", "service:create_app()"),
@@ -93,6 +96,8 @@ class Stack:
     def target(self, name: str) -> driver.Target:
         if name == "simulator":
             return driver.simulator_alone(self.sim.url)
+        if name == "twilio":  # the service's /v2 routes
+            return driver.twilio(self.apps["service"].url, self.secret)
         return getattr(driver, name)(self.apps[name].url)
 
     def snapshot(self, app: Gunicorn | None) -> dict:
@@ -109,7 +114,7 @@ class Stack:
     def measure(self, name: str, latency_ms: float, concurrency: int, duration: float,
                 repeat: int) -> dict:
         """One point on a clean slate: empty Redis, simulator reset, latency set."""
-        app = self.apps.get(name)
+        app = self.apps.get("service" if name == "twilio" else name)
         self.redis.flushall()
         if self.webhook_url and name == "service":
             self._hook()
@@ -157,7 +162,8 @@ def _repeats(stack: Stack, args) -> list[dict]:
         print(f"run {repeat + 1}/{args.repeat}", flush=True)
         for latency in args.latency_ms:
             for concurrency in args.concurrency:
-                for name in ("service", "baseline"):  # interleaved: noise hits both alike
+                # interleaved: noise hits them alike
+                for name in ("service", *(["twilio"] if args.twilio else []), "baseline"):
                     rows.append(stack.measure(name, latency, concurrency, args.duration,
                                               repeat))
     return rows
@@ -169,7 +175,7 @@ def _prepare(stack: Stack, args) -> tuple[list[dict], dict]:
              for latency in args.latency_ms for c in args.concurrency]
     print("warm-up and Redis trace", flush=True)
     traces = {}
-    for name in ("service", "baseline"):
+    for name in ("service", *(["twilio"] if args.twilio else []), "baseline"):
         stack.measure(name, 0, max(args.concurrency), min(2.0, args.duration), -1)
         stack.sim.reset()
         traces[name], own = redis_stats.trace(stack.redis_server.url, stack.target(name),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from flask import Flask
 from redis.cluster import RedisCluster
 
-from service import admin, logs, metrics, sandbox, serving, tenants
+from service import admin, logs, metrics, sandbox, serving, stats, tenants, tracing
 from service.config import ConfigError, Settings, load_settings
 from service.events import Events
 from service.gateway import AspsmsClient
@@ -21,7 +22,9 @@ from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
 from service.verification.tenant import Tenant
+from service.verification.twilio_sids import VerificationSids
 from service.webhooks.failed import FailedDeliveries
+from service.webhooks.queue import waiting_events
 from service.webhooks.signing import Secrets
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ class Services:
     admin: admin.Admin
     tenants: tenants.Registry  # every service (issue 17), from a per-process cache
     service_admin: tenants.ServiceAdmin  # their audited changes (API, console)
+    twilio_sids: VerificationSids  # issue 19: VE sids of the /v2 routes and their mapping
+    stats: stats.Stats  # the dashboard's counters and their reader
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
@@ -101,10 +106,15 @@ def build_services(settings: Settings) -> Services:
                              tenants.base_tenant(settings))
     registry, service_admin = tenants.build(redis, settings, admin_side.audit)
     admin_side.ops.tenant_of = registry.get
+    admin_side.ops.service_ids = lambda: [tenant.id for tenant in registry.all()]
     return Services(settings=settings, redis=redis, store=store,
                     idempotency=IdempotencyStore(redis, settings.secret), gateway=gateway,
                     verifications=verifications, events=events, simulator=simulator,
                     tenants=registry, service_admin=service_admin, admin=admin_side,
+                    twilio_sids=VerificationSids(redis, settings.secret),
+                    stats=stats.build(redis, events, service_ids=lambda: [
+                        tenant.id for tenant in registry.all()],
+                        webhook_backlog=lambda: waiting_events(store)),
                     webhooks=Webhooks(Secrets(redis, settings.secret),
                                       FailedDeliveries(redis, event_log)))
 
@@ -117,7 +127,10 @@ def enable_events(services: Services, current: Callable[[], Services]) -> None:
     services.store.events.enabled = lambda: any_target(current())
 
 
-def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+def build_app(config: Settings | Mapping[str, str] | None = None, *,
+              span_exporters: list | None = None) -> Flask:
+    """``span_exporters``: where traces go instead of the OTEL_* variables' exporters (when
+    those ask for traces at all)."""
     settings = _settings(config)
     serving.refuse_split_sandbox(settings)
     app = Flask("service")
@@ -125,6 +138,12 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False
 
     logs.init_app(app, settings)
+    # before the services: their scripts are traced from the first call
+    try:
+        tracing.init_app(app, config if isinstance(config, Mapping) else os.environ,
+                         logs.secret_values(settings), span_exporters=span_exporters)
+    except ConfigError as e:
+        raise serving.config_failure(e) from None
 
     # services
     from service.http import context
@@ -141,14 +160,17 @@ def build_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     observe.init_app(app, services)
 
     # blueprints
-    from service.http import admin, console, delivery, ops, otp, webhooks
+    from service.http import admin, console, delivery, ops, otp, twilio, webhooks
+    from service.http import stats as admin_stats
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(otp.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_stats.bp)
     app.register_blueprint(delivery.bp)
     app.register_blueprint(webhooks.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
+    twilio.init_app(app)  # issue 19: /v2, Twilio Verify's face over the same domain
     if settings.sandbox:
         from service.http import sandbox_views
 

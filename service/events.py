@@ -19,13 +19,13 @@ Listener = Callable[..., None]
 
 class Event(StrEnum):
     SENT = "sent"  # country, test
-    SEND_FAILED = "send_failed"  # country
+    SEND_FAILED = "send_failed"  # country, service
     CHECKED = "checked"  # verification, valid
     PHONE_LOCKED = "phone_locked"
     TEST_NUMBER_USED = "test_number_used"  # verification
     LIMIT_HIT = "limit_hit"  # limit
-    BREAKER_TRIPPED = "breaker_tripped"  # kind
-    DELIVERY = "delivery"  # status, reason_class
+    BREAKER_TRIPPED = "breaker_tripped"  # kind, breaker (its key), country, service
+    DELIVERY = "delivery"  # status, reason_class, verification_id
     CREDITS = "credits"  # credits: the balance the gateway reported
 
 

@@ -336,6 +336,27 @@ def test_clearing_a_lockout_lets_the_phone_check_codes_again(make_app, auth, adm
     assert second.get_json() == {"phone": CLIENT_PHONE_MASKED, "cleared": False}
 
 
+def test_clearing_a_lockout_lifts_it_in_every_service(make_app, admin_auth, auth, simulator):
+    # issue 17: lockouts are per service; the admin clears a phone's in all of them
+    http = make_app(OTP_MAX_FAILURES_PER_PHONE="1").test_client()
+    made = http.post("/admin/services", json={"name": "signup"}, headers=admin_auth).get_json()
+    key = http.post(f"/admin/services/{made['id']}/keys", json={"name": "web"},
+                    headers=admin_auth).get_json()["key"]
+    signup = {"Authorization": f"Bearer {key}"}
+    codes = []
+    for caller in (signup, auth):
+        http.post("/otp/start", json={"phone": PHONE}, headers=caller)
+        codes.append(last_code(simulator, PHONE))
+        wrong_check(http, caller, simulator)
+    code = codes[0]  # the signup service's
+    assert http.post("/otp/check", json={"phone": PHONE, "code": code},
+                     headers=signup).get_json()["reason"] == "phone_locked"
+    cleared = http.post("/admin/lockouts/clear", json={"phone": PHONE}, headers=admin_auth)
+    assert cleared.get_json()["cleared"] is True
+    assert http.post("/otp/check", json={"phone": PHONE, "code": code},
+                     headers=signup).get_json()["valid"] is True
+
+
 def wrong_check(http, auth, simulator):
     code = last_code(simulator, PHONE)
     wrong = "".join(str((int(c) + 1) % 10) for c in code)

@@ -64,7 +64,10 @@ def test_a_spent_budget_trips_its_breaker_for_the_whole_window(redis_db):
     budgets = limits(redis_db, clock=lambda: now[0], budget_per_country="2 per minute")
     assert [send(budgets, f"+4179111020{i}") for i in range(3)] == [None, None,
                                                                     "country_budget"]
-    assert ("breaker_tripped", {"kind": "country"}) in budgets.events
+    # the event names the breaker (the dashboard reads its state) and the phone's country
+    assert ("breaker_tripped", {"kind": "country", "country": "CH", "service": "default",
+                                "breaker": PhoneLimits.breaker_key("country", "CH")}
+            ) in budgets.events
     now[0] += 59  # the counted sends are still in the window; the breaker also holds
     assert send(budgets, "+41781110200") == "country_budget"
     now[0] += 2  # the window has passed: the breaker expired with its key
@@ -120,3 +123,22 @@ def test_the_check_limit_counts_only_checks_that_reach_the_gateway(make_app, sim
     assert refused.headers["X-RateLimit-Limit"] == "2"
     status = http.get(f"/otp/verifications/{ident}", headers=auth).get_json()
     assert status["attempts_remaining"] == 3  # the refused check spent no attempt
+
+
+def test_a_checks_end_user_count_beside_its_read_survives_a_flushed_script_cache(redis_db):
+    from service.verification.end_users import EndUser
+    from service.verification.store import VerificationStore
+
+    budgets = limits(redis_db, check_per_end_user_ip="1 per hour")
+    store = VerificationStore(redis_db, b"test-secret")
+    end_user = EndUser.of(b"test-secret", "192.0.2.1", None)
+    redis_db.script_flush()  # a restarted or failed-over store: no scripts loaded
+    counting = budgets.end_user_check(budgets.tenant, end_user)
+    data, answer = store.read_along("vf_0000AAAAAAAAAAAAAAAAAAAAAA", counting)
+    assert data is None
+    budgets.decide(counting, answer)  # counted, not refused
+    _, answer = store.read_along("vf_0000AAAAAAAAAAAAAAAAAAAAAA",
+                                 budgets.end_user_check(budgets.tenant, end_user))
+    with pytest.raises(RateLimited) as refused:
+        budgets.decide(counting, answer)
+    assert refused.value.to_problem()["reason"] == "check_per_end_user_ip"

@@ -176,8 +176,8 @@ def test_the_app_uses_the_configured_parts_themselves():
 
     services = create_app({**FULL, "ASPSMS_URL": "http://127.0.0.1:9"}).extensions["otp"]
     settings, tenant = services.settings, services.default_tenant
-    assert tenant.policy is settings.policy and tenant.phones is settings.phones
-    assert tenant.limits is settings.limits
+    assert (tenant.policy, tenant.phones, tenant.limits) == (settings.policy, settings.phones,
+                                                             settings.limits)
     assert limit_items(tenant.limits)["global"] == parse_many(settings.limits.budget_global)
     assert services.gateway.base_url == settings.gateway.url
 

@@ -8,14 +8,19 @@ and every page is shot at a phone's and a laptop's width, where none may scroll 
 from __future__ import annotations
 
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
 from service.config import SANDBOX_ADMIN_KEY, SANDBOX_CLIENT_KEY
+from service.stats import keys as stats_keys
+from service.verification.budgets import PhoneLimits
+from tests import stats_mix
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code
-from tests.helpers import wsgi_server
+from tests.helpers import free_port, wsgi_server
 
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="Playwright is not installed (pip install -e '.[test]')")
@@ -172,10 +177,15 @@ def test_a_form_posted_without_its_csrf_token_is_refused(page, base_url, simulat
 PAGES = [
     ("sign-in", "/admin/console/sign-in"),
     ("overview", "/admin/"),
+    ("dashboard", "/admin/console/dashboard"),
     ("originator", "/admin/console/originators?originator=%2B41791234567"),
     ("lockouts", "/admin/console/lockouts"),
     ("audit", "/admin/console/audit"),
+    ("services", "/admin/console/services"),
+    ("service", "/admin/console/services/default"),
+    ("service-edit", "/admin/console/services/default/edit"),
     ("messages", "/admin/console/messages"),
+    ("verifications", "/admin/console/verifications"),
     ("webhooks", "/admin/console/webhooks"),
     ("not-found", "/admin/console/no-such-page"),
 ]
@@ -184,7 +194,8 @@ WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
 
 def test_the_page_list_above_is_every_console_page(sandbox_app):
     adapter = sandbox_app.url_map.bind("localhost")
-    pages = {adapter.build(rule.endpoint) for rule in sandbox_app.url_map.iter_rules()
+    pages = {adapter.build(rule.endpoint, {name: "default" for name in rule.arguments})
+             for rule in sandbox_app.url_map.iter_rules()
              if rule.endpoint.startswith("console.") and "GET" in rule.methods}
     assert pages == {path.split("?")[0] for _, path in PAGES[:-1]}
 
@@ -227,8 +238,61 @@ def test_every_console_page_fits_the_screen_without_scrolling_sideways(
             if name == "lockouts":
                 page.fill("#phone", "+41 79 123 45 67")
                 button(page, "Clear lockout").click()
+            if name == "verifications":
+                page.fill("#phone", "+41 79 123 45 67")
+                button(page, "Search").click()
             assert page.locator("#sandbox-banner").is_visible(), name
             shot(page, f"width-{width}-{name}")
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
             assert scroll_width <= width, (name, scroll_width)
     assert missing == []  # the favicon and the stylesheet included
+
+
+def test_the_dashboard_shows_a_scripted_mix_at_a_laptop_s_and_a_phone_s_width(
+        page, make_app, simulator, redis_db):
+    port = free_port()
+    app = make_app(OTP_PUBLIC_URL=f"http://127.0.0.1:{port}", **stats_mix.SETTINGS)
+    # two readings of the credits from before the mix: 24 used in 3 hours, 192 a day
+    hours_ago = [int(time.time() * 1000) - hours * 3600_000 for hours in (3, 2)]
+    redis_db.zadd(stats_keys.CREDITS_KEY, {f"{hours_ago[0]}:1000020": hours_ago[0],
+                                           f"{hours_ago[1]}:1000010": hours_ago[1]})
+    with wsgi_server(app, port) as url:
+        stats_mix.run_mix(url, simulator)  # 4 SMS: the gateway answers 999996 from now on
+        sign_in(page, url, ADMIN_KEY)
+        page.click("nav >> text=Dashboard")
+        assert page.url == url + "/admin/console/dashboard"
+        assert page.locator("nav[aria-label=Console] [aria-current=page]").inner_text() == (
+            "Dashboard")
+        page.click(".windows >> text=Last hour")
+        resets = datetime.fromtimestamp(
+            int(redis_db.get(PhoneLimits.breaker_key("country", "CH"))) / 1000, UTC)
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            assert page.inner_text("#total-sent") == "4"
+            assert page.inner_text("#total-approved") == "2"
+            assert page.inner_text("#total-conversion") == "50 %"
+            assert page.inner_text("#total-rejected") == "2"
+            assert page.inner_text("#total-undelivered") == "1"
+            rows = [r.split("\t") for r in page.locator("#per-country tbody tr").all_inner_texts()]
+            assert rows == [["CH", "3", "1", "33 %", "2"], ["DE", "1", "1", "100 %", "0"]]
+            delivery = page.locator("#per-country-delivery tbody tr").all_inner_texts()
+            assert [r.split("\t")[:4] for r in delivery] == [["CH", "2", "1", "33 %"],
+                                                              ["DE", "1", "0", "0 %"]]
+            open_breakers = page.locator("#breaker-states tr.open").all_inner_texts()
+            assert open_breakers in (["country · CH\topen until " + resets.strftime("%H:%M")
+                                      + f" (in {minutes} min)"] for minutes in (59, 60))
+            assert page.locator("#webhook-backlog").count() == 0  # no webhooks yet
+            assert page.inner_text("#credits-now") == "999996"
+            assert page.inner_text("#credits-per-day") == "192.0"  # the mix took seconds
+            assert abs(float(page.inner_text("#credits-days-left")) - 999996 / 192) < 1
+            # one drawing of each chart shows, with its labels as text
+            charts = page.locator(".chart svg:visible")
+            assert charts.count() == 5  # over time, per service, country, deliveries, credits
+            assert "CH" in page.locator("#countries .chart svg:visible").text_content()
+            assert page.locator(".chart [style]").count() == 0  # the CSP allows none
+            shot(page, f"dashboard-{width}")
+            for card in ("timeline", "countries", "deliveries", "breakers", "credits"):
+                page.locator(f"#{card}").screenshot(
+                    path=str(ARTIFACTS / f"dashboard-{width}-{card}.png"))
+            scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+            assert scroll_width <= width, scroll_width

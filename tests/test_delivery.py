@@ -113,7 +113,7 @@ def test_a_failed_sms_shows_its_reason_and_counts_one_delivery_event(live, simul
     wait_for(lambda: live.read(vid)["delivery_status"] == "failed", timeout=1.0)
     assert delivery_of(live, vid) == (
         "failed", "107", "absent subscriber (phone off / out of coverage)")
-    assert seen == [{"status": "failed", "reason_class": "subscriber"}]
+    assert seen == [{"status": "failed", "reason_class": "subscriber", "verification_id": vid}]
 
 
 def test_buffered_then_delivered_shows_both_in_order(live, simulator):

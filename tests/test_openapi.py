@@ -168,8 +168,9 @@ def request_bodies():
     for path, item in SPEC["paths"].items():
         for method, operation in item.items():
             if method in HTTP_METHODS and "requestBody" in operation:
-                body = operation["requestBody"]["content"]["application/json"]["schema"]
-                yield pytest.param(deref(body), id=f"{method.upper()} {path}")
+                # JSON, or form-encoded as Twilio's routes (/v2/) are
+                (content,) = operation["requestBody"]["content"].values()
+                yield pytest.param(deref(content["schema"]), id=f"{method.upper()} {path}")
 
 
 @pytest.mark.parametrize("schema", list(request_bodies()))
@@ -243,7 +244,8 @@ def operations():
 @pytest.mark.parametrize(("path", "operation"), list(operations()))
 def test_every_operation_names_the_key_it_needs(path, operation):
     expected = ([{"adminKey": []}] if path.startswith("/admin/") else
-                [{"clientKey": []}] if path.startswith(("/otp/", "/sandbox/")) else [])
+                [{"clientKey": []}] if path.startswith(("/otp/", "/sandbox/")) else
+                [{"twilioBasic": []}] if path.startswith("/v2/") else [])
     assert operation["security"] == expected
 
 
@@ -251,6 +253,14 @@ def test_every_operation_names_the_key_it_needs(path, operation):
 def test_every_error_response_is_a_problem_and_every_refusal_of_a_key_is_described(
         path, operation):
     responses = {status: deref(r) for status, r in operation["responses"].items()}
+    if path.startswith("/v2/"):  # Twilio's routes answer Twilio's error body, 401 only
+        for status, response in responses.items():
+            if int(status) >= 400:
+                assert response["content"] == {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/TwilioError"}}}, status
+        assert responses["401"]["headers"]["WWW-Authenticate"]["$ref"].endswith(
+            "/TwilioWWW-Authenticate")
+        return
     for status, response in responses.items():
         if int(status) >= 400 and (path, status) not in NOT_PROBLEMS:
             assert list(response["content"]) == ["application/problem+json"], status

@@ -7,6 +7,7 @@ data refused, and no operation that answers 2xx without its key.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 from service.verification.delivery import DeliveryNotifier
+from service.verification.tenant import DEFAULT, twilio_account_sid, twilio_service_sid
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, OTHER_KEY, service_env
 from tests.helpers import free_port, gunicorn
 
@@ -27,6 +29,7 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 # Fixed-code test numbers: the document's example number for the generated run, and one that
 # only the explicit flow uses (the run may lock the other with wrong codes).
 EXAMPLE_PHONE, TEST_PHONE, TEST_CODE = "+41791234567", "+41791234566", "123456"
+TWILIO_PHONE = "+41791234565"  # the /v2 flow's own
 RAISED_LIMITS = {name: "100000 per minute" for name in (
     "OTP_LIMIT_START_PER_PHONE", "OTP_LIMIT_START_PER_IP", "OTP_LIMIT_CHECK_PER_PHONE",
     "OTP_LIMIT_PER_CLIENT", "OTP_BUDGET_PER_PREFIX", "OTP_BUDGET_PER_COUNTRY",
@@ -35,7 +38,7 @@ LIVE_ENV = {
     **RAISED_LIMITS,
     "OTP_RESEND_COOLDOWN": "0",
     "OTP_TEST_NUMBERS": ",".join(f"{phone}={TEST_CODE}@2099-12-31"
-                                 for phone in (EXAMPLE_PHONE, TEST_PHONE)),
+                                 for phone in (EXAMPLE_PHONE, TEST_PHONE, TWILIO_PHONE)),
 }
 CONFIG = schemathesis.Config.from_dict({
     "seed": 20240131,
@@ -51,13 +54,28 @@ NO_SERVER_ERROR = [schemathesis.checks.not_a_server_error, *CONFORMANCE]
 CHECKS = [*NO_SERVER_ERROR, schemathesis.checks.negative_data_rejection,
           schemathesis.checks.ignored_auth]
 EXAMPLE_ID = "vf_0a1bAbCdEfGhIjKlMnOpQrStUv"
+SECRET = service_env("", "")["OTP_SECRET"].encode()
+SERVICE_SID = twilio_service_sid(SECRET, DEFAULT)
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def basic(key: str) -> dict[str, str]:
+    """Twilio's credentials: the account sid and one of our keys."""
+    pair = f"{twilio_account_sid(SECRET)}:{key}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+TWILIO_ADMIN_PATHS = ("/v2/Services", "/v2/Services/{service_sid}")  # the rest: a client key
+
+
 def key_for(path: str) -> dict[str, str]:
+    if path in TWILIO_ADMIN_PATHS:
+        return basic(ADMIN_KEY)
+    if path.startswith("/v2/"):
+        return basic(CLIENT_KEY)
     if path.startswith("/admin/"):
         return bearer(ADMIN_KEY)
     if path.startswith(("/otp/", "/sandbox/")):
@@ -133,6 +151,7 @@ def secured_operations():
 def send_to(base: str, operation, headers: dict[str, str]) -> requests.Response:
     path = operation.path.format(verification_id=EXAMPLE_ID, originator="Verify",
                                  service_id="default", key_id="key_0000000000000000",
+                                 service_sid=SERVICE_SID, sid=EXAMPLE_PHONE,
                                  delivery_id="msg_events_0-1")
     return requests.request(operation.method.upper(), base + path, json={}, headers=headers,
                             timeout=10)
@@ -152,12 +171,21 @@ def test_every_secured_operation_refuses_a_missing_or_unknown_key_with_401(
         live_sandbox, operation, headers):
     response = send_to(live_sandbox, operation, headers)
     assert response.status_code == 401
+    if operation.path.startswith("/v2/"):  # Twilio's answer
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
+        assert response.json()["code"] == 20003
+        return
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.json()["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize("operation", list(secured_operations()))
 def test_every_secured_operation_refuses_the_other_kind_of_key_with_403(live_sandbox, operation):
+    if operation.path.startswith("/v2/"):  # Twilio's: the wrong kind of key is a 401 too
+        other = basic(CLIENT_KEY if operation.path in TWILIO_ADMIN_PATHS else ADMIN_KEY)
+        response = send_to(live_sandbox, operation, other)
+        assert (response.status_code, response.json()["code"]) == (401, 20003)
+        return
     other = bearer(CLIENT_KEY if operation.path.startswith("/admin/") else ADMIN_KEY)
     response = send_to(live_sandbox, operation, other)
     assert response.status_code == 403
@@ -175,9 +203,11 @@ class Flow:
         self.checks = CONFORMANCE if app is not None else NO_SERVER_ERROR
 
     def __call__(self, method: str, template: str, *, status: int, body=None, key=None,
-                 headers=None, query=None, **path_parameters) -> schemathesis.Response:
+                 headers=None, query=None, form=None, **path_parameters) -> schemathesis.Response:
         sent = {**(key if key is not None else key_for(template)), **(headers or {})}
         content = {} if body is None else {"body": body, "media_type": "application/json"}
+        if form is not None:  # Twilio's routes
+            content = {"body": form, "media_type": "application/x-www-form-urlencoded"}
         case = SCHEMA[template][method].Case(path_parameters=path_parameters, headers=sent,
                                              query=query, **content)
         response = case.call(base_url=self.base, **self.transport)
@@ -216,6 +246,44 @@ def test_a_whole_verification_flow_answers_as_documented(flow):
                 status=200).json()
     assert seen["client"] == "acme"
     flow("GET", VERIFICATION, verification_id=vid, key=bearer(OTHER_KEY), status=404)
+
+
+def test_a_whole_twilio_flow_answers_as_documented(flow):
+    """/v2 (issue 19): start, resend, wrong, right, replay, fetch gone, cancel."""
+    verifications = "/v2/Services/{service_sid}/Verifications"
+    check = "/v2/Services/{service_sid}/VerificationCheck"
+    one = verifications + "/{sid}"
+    flow("GET", "/v2/Services/{service_sid}", service_sid=SERVICE_SID, status=200)
+    sid = flow("POST", verifications, service_sid=SERVICE_SID, status=201,
+               form={"To": TWILIO_PHONE, "Channel": "sms"}).json()["sid"]
+    flow("POST", verifications, service_sid=SERVICE_SID, status=201,
+         form={"To": TWILIO_PHONE, "Channel": "sms", "Locale": "de"})
+    flow("GET", one, service_sid=SERVICE_SID, sid=sid, status=200)
+    flow("GET", one, service_sid=SERVICE_SID, sid=TWILIO_PHONE, status=200)
+    wrong = flow("POST", check, service_sid=SERVICE_SID, status=200,
+                 form={"VerificationSid": sid, "Code": "654321"})
+    assert wrong.json()["valid"] is False
+    token = {"I-Twilio-Idempotency-Token": "flow-twilio-1"}
+    right = flow("POST", check, service_sid=SERVICE_SID, status=200, headers=token,
+                 form={"To": TWILIO_PHONE, "Code": TEST_CODE})
+    replay = flow("POST", check, service_sid=SERVICE_SID, status=200, headers=token,
+                  form={"To": TWILIO_PHONE, "Code": TEST_CODE})
+    assert right.json()["status"] == "approved" and replay.headers["idempotent-replayed"]
+    gone = flow("GET", one, service_sid=SERVICE_SID, sid=sid, status=404).json()
+    assert gone["details"]["verification_status"] == "approved"
+    again = flow("POST", check, service_sid=SERVICE_SID, status=404,
+                 form={"VerificationSid": sid, "Code": TEST_CODE}).json()
+    assert again["code"] == 20404
+    sid = flow("POST", verifications, service_sid=SERVICE_SID, status=201,
+               form={"To": TWILIO_PHONE, "Channel": "sms"}).json()["sid"]
+    canceled = flow("POST", one, service_sid=SERVICE_SID, sid=sid, status=200,
+                    form={"Status": "canceled"}).json()
+    assert canceled["status"] == "canceled"
+    flow("POST", verifications, service_sid=SERVICE_SID, status=400,
+         form={"To": TWILIO_PHONE, "Channel": "call"})
+    flow("POST", verifications, service_sid="VA" + "0" * 32, status=404,
+         form={"To": TWILIO_PHONE, "Channel": "sms"})
+    flow("GET", "/admin/twilio", status=200)
 
 
 def test_a_real_send_its_delivery_report_and_its_cancel_answer_as_documented(flow):
@@ -277,6 +345,20 @@ def test_gateway_failures_answer_as_documented(make_app, simulator, fault, statu
     assert refused.json()["code"] == code
 
 
+@pytest.mark.parametrize(("fault", "status", "code"), [
+    ({"http_status": 503}, 502, 20500),
+    ({"status_code": "24"}, 503, 20503),
+    ({"delay": 3}, 504, 20500),
+])
+def test_gateway_failures_on_v2_answer_as_documented(make_app, simulator, fault, status, code):
+    requests.post(simulator.url + "/_sim/faults", json={"endpoints": ["SendTokenSMS"], **fault},
+                  timeout=5).raise_for_status()
+    flow = Flow(app=make_app())
+    refused = flow("POST", "/v2/Services/{service_sid}/Verifications", status=status,
+                   service_sid=SERVICE_SID, form={"To": EXAMPLE_PHONE, "Channel": "sms"})
+    assert refused.json()["code"] == code
+
+
 def test_a_request_limit_refusal_answers_as_documented(make_app):
     flow = Flow(app=make_app(OTP_LIMIT_PER_CLIENT="1 per minute"))
     flow("GET", VERIFICATION, verification_id=EXAMPLE_ID, status=404)
@@ -288,4 +370,7 @@ def test_a_missing_store_answers_as_documented(make_app):
     flow = Flow(app=make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
     refused = flow("POST", "/otp/start", body={"phone": EXAMPLE_PHONE}, status=503)
     assert refused.json()["code"] == "store_unavailable"
+    refused = flow("POST", "/v2/Services/{service_sid}/Verifications", status=503,
+                   service_sid=SERVICE_SID, form={"To": EXAMPLE_PHONE, "Channel": "sms"})
+    assert refused.json()["details"]["problem"] == "store_unavailable"
     assert flow("GET", "/readyz", status=503).json()["status"] == "not_ready"

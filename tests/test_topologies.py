@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from service import create_app, storage
-from service.verification import keys
+from service.verification import errors, keys
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, last_code, service_env
 from tests.helpers import check, gunicorn, start, wait_for
 from tests.topologies import TOPOLOGIES, Sentinel
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 ROOMY = {"OTP_LIMIT_START_PER_PHONE": "4 per hour", "OTP_RESEND_COOLDOWN": "0",
-         "OTP_MAX_SENDS": "10"}
+         "OTP_MAX_SENDS": "10", "OTP_LIMIT_START_PER_IP": "3 per hour",
+         "OTP_LIMIT_CHECK_PER_IP": "3 per hour"}
 UNLIMITED = {name: "100000 per hour" for name in (
     "OTP_LIMIT_START_PER_IP", "OTP_BUDGET_PER_PREFIX", "OTP_BUDGET_PER_COUNTRY",
     "OTP_BUDGET_GLOBAL", "OTP_LIMIT_START_PER_PHONE")}
@@ -129,6 +130,54 @@ def test_exactly_4_of_10_starts_pass_across_two_service_processes(fresh, simulat
     assert len(messages(simulator)) == 4
 
 
+def test_end_user_limits_hold_across_two_service_processes(fresh, simulator):
+    # a start counts its end user with its phone (one slot); a check beside its read, in a
+    # slot of the IP's own (on a cluster, most often on another node than the verification)
+    starts = [start(base, AUTH, f"+4179113060{i}", end_user_ip="2001:db8:7::1")
+              for i, base in enumerate(fresh * 2)]
+    assert [a.status_code for a in starts] == [201, 201, 201, 429]
+    assert starts[3].json()["reason"] == "start_per_end_user_ip"
+    vid = starts[0].json()["id"]
+    wrong_code = wrong(last_code(simulator, "+41791130600"))
+    checks = [check(base, AUTH, wrong_code, id=vid, end_user_ip="192.0.2.44")
+              for base in fresh * 2]
+    assert [a.status_code for a in checks] == [200, 200, 200, 429]
+    assert checks[3].json()["reason"] == "check_per_end_user_ip"
+    code = last_code(simulator, "+41791130600")
+    assert check(fresh[1], AUTH, code, id=vid, end_user_ip="192.0.2.45").json()["valid"]
+
+
+def test_a_managed_service_runs_its_flow_limits_and_budgets_on_the_topology(
+        fresh, topology, simulator):
+    # the domain as a managed service's request calls it (the registry hands the tenant)
+    import dataclasses
+
+    from service.config import load_settings
+    from service.verification.budgets import PhoneLimits
+    from service.verification.service import StartRequest, VerificationService
+    from service.verification.store import VerificationStore
+    from service.verification.tenant import Tenant
+
+    settings = load_settings(service_env(topology.url, simulator.url, **ROOMY))
+    client = settings.redis.connect()
+    domain = VerificationService(
+        store=VerificationStore(client, settings.secret), gateway=settings.gateway.client(),
+        limits=PhoneLimits(store_client=client, secret=settings.secret))
+    service = Tenant("sv_" + "c" * 32, settings.policy, dataclasses.replace(
+        settings.limits, budget_per_prefix="2 per hour"), settings.phones)
+    started = domain.start(service, service.id, StartRequest(
+        "+41791130700", end_user_ip="192.0.2.50", end_user_id="u-1")).verification
+    _, valid = domain.check(service, service.id, last_code(simulator, "+41791130700"),
+                            verification_id=started.id, end_user_ip="192.0.2.50")
+    assert valid and started.service == service.id
+    domain.start(service, service.id, StartRequest("+41791130701"))
+    with pytest.raises(errors.RateLimited):  # its prefix budget is spent …
+        domain.start(service, service.id, StartRequest("+41791130702"))
+    # … and only its own: the default service sends to that prefix
+    assert start(fresh[0], AUTH, "+41791130703").status_code == 201
+    client.close()
+
+
 def test_a_service_key_made_on_one_process_works_on_the_other_and_its_revocation_too(
         fresh, simulator):
     """Issue 17: the services registry under its one hash tag, on every topology; the
@@ -146,6 +195,26 @@ def test_a_service_key_made_on_one_process_works_on_the_other_and_its_revocation
                               headers=ADMIN, timeout=5)
     assert revoked.status_code == 204
     wait_for(lambda: start(second, key, phone="+41791110102").status_code == 401, timeout=1)
+
+
+def test_the_dashboard_adds_up_the_counts_of_both_processes(fresh, simulator):
+    # each process writes its counts in the background, under one hash tag ({otp-stats}):
+    # on a cluster one slot, so its pipeline goes to one node
+    vids = [(base, start(base, AUTH, phone).json()["id"], phone)
+            for base, phone in zip(fresh * 2, ("+41791130501", "+41791130502",
+                                               "+4915112345650", "+4915112345651"),
+                                   strict=True)]
+    for base, vid, phone in vids[:3]:
+        assert check(base, AUTH, last_code(simulator, phone), id=vid).json()["valid"]
+
+    def totals():
+        body = requests.get(fresh[0] + "/admin/stats?window=hour", headers=ADMIN,
+                            timeout=5).json()
+        return body if body["totals"]["approved"] == 3 else None
+
+    body = wait_for(totals, timeout=12, interval=0.5)  # the other process: within 5 s
+    assert (body["totals"]["sent"], body["totals"]["conversion_rate"]) == (4, 0.75)
+    assert {row["country"]: row["sent"] for row in body["countries"]} == {"CH": 2, "DE": 2}
 
 
 def test_verifications_land_on_every_primary(fresh, topology):

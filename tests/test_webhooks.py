@@ -472,3 +472,14 @@ def test_a_send_the_gateway_refused_after_its_event_went_out_is_followed_by_anot
     assert [v["send_count"] for v in by_type["verification.resent"]] == [2]
     assert [(v["id"], v["send_count"]) for v in by_type["delivery.failed"]] == [
         (resent["id"], 1)]  # the resend is taken back: the verification as it is now
+
+
+def test_the_dashboard_shows_the_events_waiting_for_delivery(make_app, auth, admin_auth):
+    app = make_app()
+    http = app.test_client()
+    assert http.get("/admin/stats", headers=admin_auth).get_json()["webhook_backlog"] is None
+    point_webhook(app, "https://127.0.0.1:9/hook")
+    start(http, auth, "+41791230021")
+    start(http, auth, "+41791230022")
+
+    assert http.get("/admin/stats", headers=admin_auth).get_json()["webhook_backlog"] == 2

@@ -1,5 +1,5 @@
 """Admin operations for the API and the web console: sender ids, credits, any verification,
-lockouts, the audit trail.
+lockouts, the support lookup, the audit trail.
 
 The gateway work is :mod:`service.admin.originators` (which the CLI uses alone); here each
 call is audited with the admin key's name, and gateway failures become the problems the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +32,7 @@ from service.events import Event
 from service.gateway import AspsmsClient, GatewayError
 from service.verification.errors import VerificationNotFound
 from service.verification.keys import ID_PATTERN
+from service.verification.lookup import SupportLookup
 from service.verification.phones import mask_phone
 from service.verification.service import VerificationService
 from service.verification.tenant import DEFAULT, Tenant
@@ -54,11 +55,14 @@ class AdminOps:
         self.gateway: AspsmsClient = verifications.gateway
         self.store = verifications.store
         self.audit = audit_log
+        self.lookup = SupportLookup(self.store, clock=verifications.clock)
         self.events = events
         # the default service: its policy, phones and limits (issue 17)
         self.tenant = tenant
         # every service by its id (the registry's cache); the app points it at the registry
         self.tenant_of: Callable[[str], Tenant | None] = {tenant.id: tenant}.get
+        # every service's id (the registry's): a lockout is per service, cleared in all
+        self.service_ids: Callable[[], Iterable[str]] = lambda: (tenant.id,)
         self.originator = tenant.policy.originator  # its sender id (ASPSMS_ORIGINATOR)
         self.startup_check: threading.Thread | None = None
 
@@ -117,12 +121,23 @@ class AdminOps:
         return {**found.public(tenant.policy.max_sends), "client": found.client,
                 "service_id": tenant.id}
 
+    def verifications_of(self, actor: str, phone: str) -> dict[str, Any]:
+        """The support lookup: the number's verifications of the last 30 days, masked; the
+        audit names the number masked too."""
+        e164 = self.tenant.phones.normalise(phone)  # the deployment's rules
+        with self._audited(actor, "verification.lookup", mask_phone(e164)) as act:
+            found = self.lookup.find(e164)
+            act.outcome = "found" if found["count"] else "none"
+        return found
+
     def clear_lockout(self, actor: str, phone: str) -> dict[str, Any]:
-        """Forget a phone's consecutive wrong codes; ``cleared``: a lock in force was lifted."""
+        """Forget a phone's consecutive wrong codes, in every service; ``cleared``: a lock in
+        force was lifted."""
         e164 = self.tenant.phones.parse(phone).e164
         with self._audited(actor, "lockout.clear", mask_phone(e164)) as act:
             cleared = self.store.clear_lockout(self.store.phone_hash(e164),
-                                               int(self.verifications.clock() * 1000))
+                                               int(self.verifications.clock() * 1000),
+                                               services=self.service_ids())
             act.outcome = "cleared" if cleared else "not_locked"
         return {"phone": mask_phone(e164), "cleared": cleared}
 

@@ -62,6 +62,17 @@ def credits():
     return jsonify(credits=_number(_ops().account_credits(g.admin)))
 
 
+@bp.get("/verifications")
+@admin_required
+def verifications_of_phone():
+    """A phone number's verifications of the last 30 days, each with its timeline."""
+    phone = _query(schemas.LOOKUP_QUERY)["phone"]
+    with naming_phone(phone):
+        found = _ops().verifications_of(g.admin, phone)
+    g.phone = found["phone"]  # masked
+    return jsonify(found)
+
+
 @bp.get("/verifications/<verification_id>")
 @admin_required
 def verification(verification_id: str):

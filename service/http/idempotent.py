@@ -26,10 +26,12 @@ from service.http.problems import problem_response
 from service.verification.idempotency import Answered, Recorded, Refused, replays
 from service.verification.model import Verification
 
-__all__ = ["Answered", "idempotent", "public"]
+__all__ = ["Answered", "answer_once", "idempotent", "public"]
 
 IDEMPOTENCY_KEY = re.compile(r"\A[\x21-\x7e]{1,255}\Z")
 View = Callable[[dict[str, Any]], tuple[Answered, Verification]]
+Render = Callable[[dict[str, Any], Answered, Verification], Response]
+Refuse = Callable[[dict[str, Any], dict[str, str]], Response]
 
 
 def public(verification: Verification) -> dict[str, Any]:
@@ -43,15 +45,19 @@ def idempotent(route: str, schema: Schema) -> Callable[[View], Callable[[], Resp
         def wrapper() -> Response:
             body = schemas.load_json(schema)
             with naming_phone(body.get("phone")):
-                return _answer(route, body, view)
+                return answer_once(route, body, view, key=request.headers.get("Idempotency-Key"))
         return wrapper
     return decorate
 
 
-def _answer(route: str, body: dict[str, Any], view: View) -> Response:
-    key = request.headers.get("Idempotency-Key")
+def answer_once(route: str, body: dict[str, Any], view: View, *, key: str | None,
+                render: Render | None = None, refuse: Refuse = problem_response) -> Response:
+    """Run ``view`` once per idempotency ``key`` (None: no key, it just runs) and render
+    its answer, or replay the first one. ``render`` and ``refuse`` give the answer its face:
+    the contract's by default, Twilio's for /v2 (:mod:`service.http.twilio`), over one store."""
+    render = render or _render
     if key is None:
-        return _render(body, *view(body))
+        return render(body, *view(body))
     if not IDEMPOTENCY_KEY.match(key):
         raise schemas.ValidationFailed("Idempotency-Key must be 1-255 visible ASCII characters.",
                                        errors={"Idempotency-Key": ["Invalid format."]})
@@ -59,7 +65,7 @@ def _answer(route: str, body: dict[str, Any], view: View) -> Response:
     fingerprint = store.fingerprint(route, body)
     recorded = store.claim(g.client, key, fingerprint, service=g.tenant.id)
     if recorded is not None:
-        return _replay(body, recorded)
+        return _replay(body, recorded, render, refuse)
     try:
         answered, verification = view(body)
     except ServiceError as e:
@@ -73,17 +79,18 @@ def _answer(route: str, body: dict[str, Any], view: View) -> Response:
         store.release(g.client, key, service=g.tenant.id)
         raise
     store.record(g.client, key, fingerprint, answered, service=g.tenant.id)
-    return _render(body, answered, verification)
+    return render(body, answered, verification)
 
 
-def _replay(body: dict[str, Any], recorded: Recorded) -> Response:
+def _replay(body: dict[str, Any], recorded: Recorded, render: Render,
+            refuse: Refuse) -> Response:
     """A replay renders the verification as it is now; a refusal as it was."""
     if isinstance(recorded, Refused):
         note_named_phone(body.get("phone"))
-        return problem_response(recorded.problem, recorded.headers)
+        return refuse(recorded.problem, recorded.headers)
     verification = services().verifications.read(g.tenant, g.client,
                                                  recorded.verification_id)
-    response = _render(body, recorded, verification)
+    response = render(body, recorded, verification)
     response.headers["Idempotent-Replayed"] = "true"
     return response
 

@@ -99,6 +99,7 @@ EMPTY = StrictSchema()
 # the admin API's and the console's (one schema for both faces of the admin side)
 UNLOCK = UnlockSchema()
 LOCKOUT = LockoutSchema()
+LOOKUP_QUERY = LockoutSchema()  # the support lookup's query: the one phone field
 AUDIT_QUERY = AuditQuery()
 
 

@@ -111,6 +111,8 @@ class Counting:
     counted: tuple[_Counted, ...]
     keys: tuple[str, ...]
     args: tuple
+    country: str = ""  # the phone's, and the service counting, for a tripped breaker's event
+    service: str = DEFAULT
 
 
 class PhoneLimits:
@@ -170,7 +172,7 @@ class PhoneLimits:
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(items[kind], BREAKER_TAG, kind, scope, breaker=index)]
         breakers = [(kind, self.breaker_key(kind, scope)) for kind, scope in scopes]
-        self._count(self._counting(breakers, counted + own, service=tenant.id))
+        self._count(self._counting(breakers, counted + own, phone.country, tenant.id))
 
     def check_windows(self, tenant: Tenant, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
@@ -194,10 +196,11 @@ class PhoneLimits:
         counted = self._counted(limit_items(tenant.limits)["check_per_end_user_ip"],
                                 f"{{ip{end_user.ip[:4]}}}", "check_per_end_user_ip",
                                 scoped(tenant.id, end_user.ip))
-        return self._counting([], counted, tag=f"ip{end_user.ip[:4]}", service=tenant.id)
+        return self._counting([], counted, service=tenant.id, tag=f"ip{end_user.ip[:4]}")
 
-    def _counting(self, breakers: list[tuple[str, str]], counted: list[_Counted], *,
-                  tag: str = BREAKERS_TAG, service: str = DEFAULT) -> Counting:
+    def _counting(self, breakers: list[tuple[str, str]], counted: list[_Counted],
+                  country: str = "", service: str = DEFAULT, *,
+                  tag: str = BREAKERS_TAG) -> Counting:
         """``tag``: the keys' hash tag (without braces), where a tripped breaker's event
         goes (lua/_event.lua); ``service``: whose send it is."""
         args: list = [int(self._clock() * 1000), len(breakers)]
@@ -206,7 +209,7 @@ class PhoneLimits:
         args.append(service)  # whose send this is (budget.breaker_tripped)
         return Counting(self._script, tuple(breakers), tuple(counted),
                         (*(key for _, key in breakers), *(c.key for c in counted),
-                         self.event_log.stream(tag)), tuple(args))
+                         self.event_log.stream(tag)), tuple(args), country, service)
 
     @store_call
     def _count(self, counting: Counting) -> None:
@@ -220,9 +223,15 @@ class PhoneLimits:
             raise RateLimited(f"Sending is paused: the {kind} budget is spent.",
                               count.wait_ms / 1000, f"{kind}_budget")
         if count.decision is Counted.REFUSED:
-            self._refuse(counting.counted[count.index - 1], count.wait_ms / 1000, count.opened)
+            refused = counting.counted[count.index - 1]
+            breaker = counting.breakers[refused.breaker - 1][1] if refused.breaker else ""
+            self._refuse(refused, count.wait_ms / 1000, count.opened,
+                         (breaker, counting.country, counting.service))
 
-    def _refuse(self, counted: _Counted, wait: float, opened: bool) -> None:
+    def _refuse(self, counted: _Counted, wait: float, opened: bool,
+                tripped: tuple[str, str, str] = ("", "", DEFAULT)) -> None:
+        """``tripped``: the key of the breaker this refusal opens, the phone's country and
+        the service, for the event (the dashboard lists the breaker and reads its state)."""
         kind, item = counted.kind, counted.item
         self.on_event(Event.LIMIT_HIT, limit=kind)
         if not counted.breaker:
@@ -230,7 +239,9 @@ class PhoneLimits:
                               limit=item.amount)
         if opened:
             log.warning("SMS budget breaker tripped", extra={"budget": kind, "limit": str(item)})
-            self.on_event(Event.BREAKER_TRIPPED, kind=kind)
+            breaker, country, service = tripped
+            self.on_event(Event.BREAKER_TRIPPED, kind=kind, breaker=breaker, country=country,
+                          service=service)
         raise RateLimited(f"Sending is paused: the {kind} budget is spent.", wait,
                           f"{kind}_budget", limit=item.amount)
 

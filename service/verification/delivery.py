@@ -180,7 +180,8 @@ class DeliveryNotifier:
         if decision is Recorded.UPDATED and report.status != "submitted":
             log.info("delivery %s reason=%s class=%s", report.status, report.reason or "-",
                      family)
-            self._events(Event.DELIVERY, status=report.status, reason_class=family)
+            self._events(Event.DELIVERY, status=report.status, reason_class=family,
+                         verification_id=report.verification_id)
         return decision
 
     # -- the inquiry fallback ------------------------------------------------------------

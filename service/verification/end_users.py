@@ -13,6 +13,7 @@ IPv4-mapped IPv6 address as the IPv4 address it maps). No Flask here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -23,6 +24,7 @@ from service.verification import errors
 MAX_ID_LENGTH = 128
 
 
+@functools.lru_cache(maxsize=4096)  # a start and its check name one address; parsing is slow
 def normalise_ip(text: str) -> str:
     """``text`` as the unit the IP limits count: an IPv4 address, or an IPv6 /64 network
     in compressed form. ValueError for text that is no IP address."""
@@ -30,7 +32,7 @@ def normalise_ip(text: str) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return f"{ipaddress.IPv6Address(int(address) >> 64 << 64)}/64"
     return str(address)
 
 
@@ -59,7 +61,7 @@ class EndUser:
         if ip is None and require_ip:
             raise errors.ValidationFailed("This service requires end_user_ip.",
                                           errors={"end_user_ip": ["Required by this service."]})
-        problem = None if ip is None else ip_problem(ip)
+        problem = None if ip is None else ip_problem(ip)  # normalised, and kept, once
         if problem:
             raise errors.ValidationFailed(f"end_user_ip {problem}.",
                                           errors={"end_user_ip": [problem]})

@@ -10,9 +10,15 @@ Cluster. The tag is also embedded in the verification id, so an id alone names i
                                   a service other than the default: fail:<service>:<ph>)
     otp:{tag}:dlv                 sorted set: the slot's sends awaiting a final delivery
                                   status, by TRN, scored by send time (delivery.py)
+    otp:{tag}:seen:<ph>           sorted set: the phone's verifications of the last 30 days,
+                                  by id, scored by creation time (the support lookup)
+    otp:{tag}:tl:<id>             list: one verification's timeline for the support lookup,
+                                  kept 30 days after its creation (lookup.py)
 
 No key holds a raw phone number; the verification hash holds it while pending and a masked
 form once it has ended. Codes are never stored: the gateway generates and checks them.
+The support lookup's record outlives the verification's hash (deleted a day after it ends)
+and holds neither: what happened, when, and under which client and service.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ RETENTION_MS = 24 * 3600 * 1000
 PENDING_HORIZON_MS = RETENTION_MS + 3600 * 1000
 FAILURE_MEMORY_MS = 24 * 3600 * 1000
 ID_PATTERN = re.compile(r"\Avf_([0-9a-f]{4})[A-Za-z0-9_-]{22}\Z")
+# the support lookup's record (lua/_history.lua): how long it is kept, and its caps
+HISTORY_MS = 30 * 24 * 3600 * 1000
+HISTORY_PER_PHONE = 50  # verifications a phone's index names: the newest
+HISTORY_PER_VERIFICATION = 48  # timeline entries: the creation and the newest others
 TAGS = [f"{tag:04x}" for tag in range(16**4)]  # every slot a phone hash can name
 
 
@@ -62,6 +72,16 @@ def failure_key(phone_hash: str, service: str = DEFAULT) -> str:
     upgraded deployment keeps its locks); another's are its own."""
     scope = phone_hash if service == DEFAULT else f"{service}:{phone_hash}"
     return f"otp:{{{phone_hash[:4]}}}:fail:{scope}"
+
+
+def history_key(phone_hash: str) -> str:
+    """The phone's index of its verifications, for the support lookup."""
+    return f"otp:{{{phone_hash[:4]}}}:seen:{phone_hash}"
+
+
+def timeline_key(verification_id: str) -> str:
+    """A verification's timeline (in its slot: the id's tag is the phone's)."""
+    return f"otp:{{{verification_id[3:7]}}}:tl:{verification_id}"
 
 
 def awaiting_delivery_key(tag: str) -> str:

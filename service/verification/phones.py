@@ -61,6 +61,12 @@ class PhonePolicy:
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return Phone(e164, country)
 
+    def normalise(self, raw: str) -> str:
+        """``raw`` in E.164, read as :meth:`parse` reads it but without the policy's
+        refusals: a number texted once is still found after the policy changed."""
+        number = _parse(raw, self.default_region)
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
 
 def _parse(raw: str, default_region: str | None) -> phonenumbers.PhoneNumber:
     if not isinstance(raw, str) or not _SPELLING.match(raw.strip()):

@@ -48,7 +48,9 @@ class StartPlan:
             "ref": secrets.token_hex(16), "mask": self.mask, "validity": self.validity_minutes,
             "cs": "1" if self.case_sensitive else "0", "locale": self.locale,
             "reference": self.reference, "test": "1" if self.test else "0",
-            "delivery": "submitted", "svc": self.service, "eu": self.end_user.id,
+            "delivery": "submitted", "svc": self.service,
+            # the end-user id's HMAC, for whoever reads the record later (never the id)
+            **({"eu": self.end_user.id} if self.end_user.id else {}),
         }
 
 

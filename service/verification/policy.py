@@ -160,13 +160,15 @@ class Policy(_Checked):
 class Limits(_Checked):
     """Limits and budgets, in the ``limits`` library's notation ("5 per hour;10 per day").
 
-    The phone limits and budgets are counted by the domain (budgets.PhoneLimits); the
-    per-client and per-IP ones by the HTTP layer, per request.
+    The phone's and the end user's limits and the budgets are counted by the domain
+    (budgets.PhoneLimits); the per-client one by the HTTP layer, per request. The end-user
+    defaults are chosen for a login flow: a person signs in a few times a day, a household
+    or an office shares one address (raise them behind carrier-grade NAT).
     """
 
     start_per_phone: str = rule("5 per hour;10 per day", _limit, kind=str)
     # the end user the caller names (end_user_ip), never the calling backend (issue 17)
-    start_per_end_user_ip: str = rule("100 per hour;1000 per day", _limit, kind=str)
+    start_per_end_user_ip: str = rule("10 per hour;50 per day", _limit, kind=str)
     check_per_phone: str = rule("30 per hour", _limit, kind=str)
     per_client: str = rule("6000 per minute", _limit, kind=str)
     budget_per_prefix: str = rule("50 per hour", _limit, kind=str)

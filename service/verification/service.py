@@ -123,7 +123,7 @@ class VerificationService(Checks):
         unknown = isinstance(error, GatewayTimeout) and error.outcome_unknown
         if not unknown:
             self._take_back(plan, reservation, seen)
-        self.on_event(Event.SEND_FAILED, country=plan.phone.country)
+        self.on_event(Event.SEND_FAILED, country=plan.phone.country, service=plan.service)
         problem = problem_for(error, verification_id=reservation.verification_id)
         if unknown:
             problem.extensions["verification_id"] = reservation.verification_id

@@ -10,6 +10,7 @@ replica before it is acted on (:mod:`service.verification.replicas`). Redis trou
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 import redis
 from redis.exceptions import NoScriptError
@@ -45,6 +46,7 @@ __all__ = ["UNREAD", "Reservation", "Unreplicated", "VerificationStore"]
 SCRIPTS = ("reserve_send", "undo_send", "claim_attempt", "settle_check", "end_pending",
            "record_delivery", "clear_lockout")
 UNREAD = "?"  # reserve_send's seen_pointer when the caller has not read the pointer
+LIVE_FIELDS = ("status", "expires", "sends", "attempts")  # what history() reads of a hash
 POLL_BATCH = 2048  # slots read per round trip by the delivery poll
 
 
@@ -116,6 +118,22 @@ class VerificationStore:
         return found, answer
 
     @store_call
+    def history(self, phone_hash: str, since_ms: int) -> list[tuple[str, list[str], dict]]:
+        """The phone's verifications created since ``since_ms``, oldest first: each id, its
+        timeline's entries (lua/_history.lua) and its hash's status fields while it is kept
+        (else empty). Two round trips, whatever the number (at most HISTORY_PER_PHONE)."""
+        ids = self.redis.zrangebyscore(keys.history_key(phone_hash), since_ms, "+inf")
+        pipe = self.redis.pipeline(transaction=False)
+        for verification_id in ids:
+            pipe.lrange(keys.timeline_key(verification_id), 0, -1)
+            pipe.hmget(keys.verification_key(verification_id), LIVE_FIELDS)
+        answers = pipe.execute() if ids else []
+        return [(verification_id, entries, {name: value for name, value
+                                            in zip(LIVE_FIELDS, live, strict=True) if value})
+                for verification_id, entries, live in zip(ids, answers[0::2], answers[1::2],
+                                                           strict=True)]
+
+    @store_call
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
@@ -133,6 +151,9 @@ class VerificationStore:
             keys.verification_key(seen_pointer if read else new_id),
             keys.verification_key(new_id),
             keys.awaiting_delivery_key(phone_hash[:4]),
+            keys.history_key(phone_hash),
+            keys.timeline_key(seen_pointer if read else new_id),
+            keys.timeline_key(new_id),
             self.events.stream(phone_hash[:4]),
         ]
         flat = [item for pair in fields.items() for item in pair]
@@ -154,6 +175,7 @@ class VerificationStore:
         names = [keys.pointer_key(client, phone_hash),
                 keys.verification_key(reservation.verification_id),
                 keys.awaiting_delivery_key(phone_hash[:4]),
+                keys.timeline_key(reservation.verification_id),
                 self.events.stream(phone_hash[:4])]
         send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
@@ -170,7 +192,7 @@ class VerificationStore:
         :meth:`settle_check`, for a claim found never settled."""
         names = [keys.verification_key(verification_id),
                  keys.failure_key(phone_hash, service), *(key for key, _, _ in windows),
-                 self.events.stream(phone_hash[:4])]
+                 self.events.stream(phone_hash[:4]), keys.timeline_key(verification_id)]
         args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._replicas.run(self._scripts["claim_attempt"], names, args,
@@ -189,7 +211,7 @@ class VerificationStore:
         before the phone locks, the first and the longest lock (ms); ``token_reference``:
         the token the check asked about (spent when the outcome is unknown)."""
         names = [keys.verification_key(verification_id), keys.failure_key(phone_hash, service),
-                 self.events.stream(phone_hash[:4])]
+                 keys.timeline_key(verification_id), self.events.stream(phone_hash[:4])]
         args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
         return Settlement.parse(self._scripts["settle_check"](keys=names, args=args))
 
@@ -197,14 +219,17 @@ class VerificationStore:
     def end_pending(self, verification_id: str, *, client: str, now_ms: int, status: str,
                     masked_phone: str) -> Ending:
         return Ending.parse(self._scripts["end_pending"](
-            keys=[keys.verification_key(verification_id),
+            keys=[keys.verification_key(verification_id), keys.timeline_key(verification_id),
                   self.events.stream(verification_id[3:7])],
             args=[now_ms, client, status, masked_phone]))
 
     @store_call
-    def clear_lockout(self, phone_hash: str, now_ms: int, service: str = keys.DEFAULT) -> bool:
-        """Forget the phone's wrong codes; whether a lock was in force (and is now lifted)."""
-        return self._scripts["clear_lockout"](keys=[keys.failure_key(phone_hash, service)],
+    def clear_lockout(self, phone_hash: str, now_ms: int,
+                      services: Iterable[str] = (keys.DEFAULT,)) -> bool:
+        """Forget the phone's wrong codes in each of ``services``; whether a lock was in
+        force (and is now lifted)."""
+        names = [keys.failure_key(phone_hash, service) for service in services]
+        return self._scripts["clear_lockout"](keys=names,
                                               args=[now_ms]) == 1
 
     @store_call
@@ -215,7 +240,8 @@ class VerificationStore:
         if key is None:
             return DeliveryRecord(Recorded.NOT_FOUND)
         return DeliveryRecord.parse(self._scripts["record_delivery"](
-            keys=[key, self.events.stream(verification_id[3:7])],
+            keys=[key, keys.timeline_key(verification_id),
+                  self.events.stream(verification_id[3:7])],
             args=[send, status, reason, reason_text, "" if at_ms is None else at_ms]))
 
     # -- sends awaiting a delivery status (the delivery poll) ----------------------------

@@ -125,3 +125,19 @@ class Queue:
             if first:
                 oldest = min(oldest, int(first[0][0].split("-")[0]))
         return waiting, max(0.0, (now_ms - oldest) / 1000)
+
+    def waiting(self, streams: list[str]) -> int:
+        """Events not yet delivered (new, in flight or waiting for a retry) in ``streams``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xlen(stream)
+        return sum(pipe.execute()) if streams else 0
+
+
+def waiting_events(store) -> int | None:
+    """The dashboard's webhook backlog: events not yet delivered; None while no service
+    takes webhooks (the figure is hidden)."""
+    if not store.events.enabled():
+        return None
+    queue = Queue(store.redis, store.events, "dashboard")
+    return queue.waiting(queue.streams())

@@ -16,12 +16,20 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from service.admin.console_sessions import IDLE_SECONDS, cookie_key
 from service.errors import ServiceError, StoreUnavailable
-from service.http.console import pages, services, signing, webhooks  # noqa: F401 (routes)
+from service.http.console import (  # noqa: F401 (their routes)
+    dashboard,
+    lookup,
+    pages,
+    services,
+    signing,
+    webhooks,
+)
 from service.http.console.base import SECURITY_HEADERS, Message, bp, csrf
 from service.http.problems import http_problem
 from service.storage import STORE_ERRORS
 
 log = logging.getLogger(__name__)
+ROUTES = (dashboard, pages, services, signing)  # imported for the routes they add
 # The JSON types API clients ask for; a browser's Accept prefers text/html to both.
 API_TYPES = ["application/problem+json", "application/json"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from flask import Blueprint
+from flask import Blueprint, g
 from flask_wtf.csrf import CSRFProtect
 
 from service.admin.console_sessions import ConsoleSessions
@@ -53,6 +53,11 @@ def _check_csrf():
 @bp.after_request
 def _security_headers(response):
     response.headers.update(SECURITY_HEADERS)
+    nonce = g.get("style_nonce")
+    if nonce:  # a page with inline SVG charts: their <style> elements carry this nonce
+        response.headers["Content-Security-Policy"] = SECURITY_HEADERS[
+            "Content-Security-Policy"].replace("style-src 'self'",
+                                               f"style-src 'self' 'nonce-{nonce}'")
     return response
 
 

@@ -1,7 +1,8 @@
 -- Reverts a reservation made by reserve_send.lua after the gateway failed, so a failed send
 -- leaves no pending verification and spends no cooldown.
 -- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
--- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)   KEYS[4] its event stream
+-- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)   KEYS[4] its timeline
+-- KEYS[5] the slot's event stream (_event.lua)
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation), or 0 when the caller does
@@ -36,10 +37,14 @@ if ARGV[1] == 'created' then
   if sends > 1 then
     return 'superseded'
   end
-  -- its verification.started is taken back, or followed by verification.canceled
-  redis.call('HSET', KEYS[2], 'status', 'canceled')
-  take_back_send(KEYS[4], KEYS[2], 1, 'verification.canceled')
-  redis.call('DEL', KEYS[2])
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    -- its verification.started is taken back, or followed by verification.canceled
+    redis.call('HSET', KEYS[2], 'status', 'canceled')
+    take_back_send(KEYS[5], KEYS[2], 1, 'verification.canceled')
+  end
+  if redis.call('DEL', KEYS[2]) == 1 then
+    remember(KEYS[4], nil, {'undone', 1})
+  end
   if redis.call('GET', KEYS[1]) == ARGV[2] then
     if ARGV[3] ~= '' then
       redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
@@ -55,11 +60,12 @@ if not before[1] then
   return 'gone'  -- ended and removed meanwhile, or already taken back
 end
 redis.call('HDEL', KEYS[2], unpack(names))
+remember(KEYS[4], nil, {'undone', undone})
 if sends > undone then
   redis.call('HSET', KEYS[2], unpack(paired(kept_names(undone + 1), before)))
   return 'superseded'
 end
 redis.call('HSET', KEYS[2], 'sends', undone - 1, unpack(paired(KEPT, before)))
 -- its verification.resent is taken back, or followed by delivery.failed
-take_back_send(KEYS[4], KEYS[2], undone, 'delivery.failed')
+take_back_send(KEYS[5], KEYS[2], undone, 'delivery.failed')
 return 'reverted'
