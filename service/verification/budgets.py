@@ -120,7 +120,7 @@ class PhoneLimits:
                  on_event: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.time, events: EventLog | None = None):
         self._secret = secret
-        self.event_log = events or EventLog(sharded=False)  # budget.breaker_tripped goes there
+        self.event_log = events or EventLog.off(store_client)  # budget.breaker_tripped
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
         self._script = register_script(store_client, "count_limits")

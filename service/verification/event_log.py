@@ -27,6 +27,14 @@ class EventLog:
         self.sharded = sharded
         self.enabled = enabled  # whether any service takes webhooks; no round trip
 
+    @classmethod
+    def off(cls, client) -> EventLog:
+        """Events off, their (unused) names in the slots ``client`` needs: one stream per
+        tag on a cluster, where a script's keys must share a slot."""
+        from redis.cluster import RedisCluster
+
+        return cls(sharded=isinstance(client, RedisCluster))
+
     def stream(self, tag: str) -> str:
         """The stream a script in ``tag``'s slot appends to (``…:noev``: events are off)."""
         name = f"otp:{{{tag}}}:ev" if self.sharded else SINGLE

@@ -63,7 +63,7 @@ class VerificationStore:
         self.redis = client
         self._secret = secret
         # each decision's event goes to its slot's stream (lua/_event.lua); off by default
-        self.events = events or EventLog(sharded=False)
+        self.events = events or EventLog.off(client)
         self._replicas = ReplicaGuard(client)
         self._scripts = {name: register_script(client, name) for name in SCRIPTS}
 
