@@ -4,7 +4,7 @@ Starts a private redis-server and the simulator, makes ``--events`` verification
 the app (test client) with the default service's webhook pointed at a receiver in its own
 process (answers 200 at once), then times one worker draining the streams: every event
 signed with ``standardwebhooks``, posted over a new connection to the checked address, and
-acknowledged. One worker delivers one event at a time; run more for more.
+acknowledged. One worker delivers up to 8 events at once; run more for more.
 
     python3 -m bench.webhooks [--events 2000]
 """

@@ -483,3 +483,28 @@ def test_the_dashboard_shows_the_events_waiting_for_delivery(make_app, auth, adm
     start(http, auth, "+41791230022")
 
     assert http.get("/admin/stats", headers=admin_auth).get_json()["webhook_backlog"] == 2
+
+
+def test_a_slow_receiver_does_not_hold_up_another_services_events(make_app, auth, admin_auth):
+    from tests.test_services import bearer, create, new_key
+
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true")
+    http = app.test_client()
+    slow_service = create(http, name="slow")["id"]
+    key = new_key(http, slow_service)["key"]
+    with Receiver(delay=3) as slow, Receiver() as fast:
+        http.patch(f"/admin/services/{slow_service}", json={"webhook_url": slow.url},
+                   headers=admin_auth)
+        point_webhook(app, fast.url)
+        http.post(f"/admin/services/{slow_service}/webhook-secret", headers=admin_auth)
+        secret = new_secret(http, admin_auth)
+        for n in range(4):
+            start(http, bearer(key), f"+4179123010{n}")
+        start(http, auth, "+41791230110")
+        with running_worker(app):
+            begun = time.monotonic()
+            arrived(fast, secret, "verification.started")
+            waited = time.monotonic() - begun
+            wait_for(lambda: len(slow.deliveries) == 4, timeout=5)
+
+    assert waited < 2.0  # not behind the slow receiver's four 3-s answers

@@ -1,6 +1,8 @@
 """The webhook worker: reads the event streams, delivers, retries, sweeps expiries.
 
-Any number of workers share the work as one consumer group (each its own consumer name).
+Any number of workers share the work as one consumer group (each its own consumer name);
+each delivers up to ``concurrency`` events at once, so one slow receiver (up to the 5 s
+timeout each) does not hold up every other service's events.
 A pass: new entries (XREADGROUP), entries a dead worker read and never settled (XAUTOCLAIM
 after ``claim_idle``), retries that are due, the expiry sweep, and the backlog gauges.
 Each event is delivered, then finished; a failure schedules the next attempt, with
@@ -19,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from service import metrics, waits
@@ -46,6 +49,7 @@ class Timing:
     sweep_every: float = 15.0  # verification.expired within this (and a pass) of expiry
     idle_pause: float = 0.1  # between passes that found nothing
     streams_every: float = 5.0  # a cluster's new streams are found within this
+    concurrency: int = 8  # deliveries at once
 
 
 def consumer_name() -> str:
@@ -67,6 +71,8 @@ class Worker:
         self.clock = clock
         self._streams: list[str] = []
         self._next = {"streams": 0.0, "claim": 0.0, "sweep": 0.0, "gauges": 0.0}
+        self._pool = ThreadPoolExecutor(max_workers=self.timing.concurrency,
+                                        thread_name_prefix="webhook-delivery")
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -79,6 +85,7 @@ class Worker:
                 busy = 0
             if not busy:
                 stop.wait(self.timing.idle_pause)
+        self._pool.shutdown(wait=True)  # the deliveries in hand finish
 
     def _due(self, what: str, every: float) -> bool:
         now = time.monotonic()
@@ -95,17 +102,13 @@ class Worker:
         handled = 0
         claim = self._due("claim", min(self.timing.claim_idle / 2, 30.0))
         for stream in self._streams:
-            for event in self.queue.read_new(stream, BATCH):
-                self.handle(event, 0)
-                handled += 1
+            work = [(event, 0) for event in self.queue.read_new(stream, BATCH)]
             if claim:
-                for event in self.queue.claim_stale(stream, int(self.timing.claim_idle * 1000),
-                                                    BATCH):
-                    self.handle(event, 0)
-                    handled += 1
-            for event, attempts in self.queue.take_due(stream, self._now_ms(), BATCH):
-                self.handle(event, attempts)
-                handled += 1
+                work += [(event, 0) for event in self.queue.claim_stale(
+                    stream, int(self.timing.claim_idle * 1000), BATCH)]
+            work += self.queue.take_due(stream, self._now_ms(), BATCH)
+            list(self._pool.map(self._handle_one, work))
+            handled += len(work)
         if self._due("sweep", self.timing.sweep_every):
             for stream in self._streams:
                 sweep(self.store, stream, self._now_ms())
@@ -114,6 +117,16 @@ class Worker:
         return handled
 
     # -- one event ------------------------------------------------------------------------
+    def _handle_one(self, item: tuple[Event, int]) -> str:
+        """``handle`` in a pool thread: a failure is logged and the event stays pending,
+        for XAUTOCLAIM after claim_idle (this worker's or another's)."""
+        waits.begin()  # each delivery waits for the store at most once
+        try:
+            return self.handle(*item)
+        except Exception:
+            log.exception("webhook delivery failed", extra={"webhook_id": item[0].webhook_id})
+            return "error"
+
     def handle(self, event: Event, attempts: int) -> str:
         """Deliver ``event`` (tried ``attempts`` times before); the outcome."""
         tenant = self.targets(event.service_id)
