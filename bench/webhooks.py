@@ -6,7 +6,7 @@ process (answers 200 at once), then times one worker draining the streams: every
 signed with ``standardwebhooks``, posted over a new connection to the checked address, and
 acknowledged. One worker delivers up to 8 events at once; run more for more.
 
-    python3 -m bench.webhooks [--events 2000]
+    python3 -m bench.webhooks [--events 2000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def _receive(port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.webhooks", description=__doc__)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8, help="deliveries at once")
     args = parser.parse_args(argv)
 
     from service import create_app
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(args.events):
             http.post("/otp/start", json={"phone": f"+4179{n:07d}"}, headers=auth)
         worker = build_worker(app.extensions["otp"], lambda: app.extensions["otp"],
-                              Timing(sweep_every=3600))
+                              Timing(sweep_every=3600, concurrency=args.concurrency))
         begun, delivered = time.perf_counter(), 0
         while delivered < args.events:
             handled = worker.run_once()
