@@ -43,6 +43,8 @@ _SENSITIVE_FIELD = re.compile(
     rf"(?i)\b({_SENSITIVE})\b([\"']?\s*[:=]\s*[\"']?)(?!\[redacted\])([^\s\"',;&}}\]]+)")
 _SENSITIVE_NAME = re.compile(rf"(?i)^({_SENSITIVE})$")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+")
+# a runtime API key (service.tenants.keys): not configured, so known by its shape
+_RUNTIME_KEY = re.compile(r"\bsk_[A-Za-z0-9_-]{43}")
 # Attributes every LogRecord has; anything else was passed as ``extra=`` and is output.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime"}
@@ -76,6 +78,7 @@ class MaskingFilter(logging.Filter):
         if self._secrets is not None:
             text = self._secrets.sub(REDACTED, text)
         text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        text = _RUNTIME_KEY.sub(REDACTED, text)
         text = _SENSITIVE_FIELD.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
         return _PHONE.sub(_mask_phone, text)
 

@@ -84,6 +84,9 @@ def page(browser, base_url):
 
 
 def shot(page, name: str) -> None:
+    # after a click that navigates, the new page's stylesheet may still be on its way (seen
+    # on a loaded machine: a transparent body); its load event says it has arrived
+    page.wait_for_load_state("load")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PAPER
     assert "{{" not in page.content() and "{%" not in page.content()
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -186,6 +189,9 @@ PAGES = [
     ("service-edit", "/admin/console/services/default/edit"),
     ("messages", "/admin/console/messages"),
     ("verifications", "/admin/console/verifications"),
+    ("services", "/admin/console/services"),
+    ("service", "/admin/console/services/default"),
+    ("service-edit", "/admin/console/services/default/edit"),
     ("webhooks", "/admin/console/webhooks"),
     ("not-found", "/admin/console/no-such-page"),
 ]
@@ -296,3 +302,38 @@ def test_the_dashboard_shows_a_scripted_mix_at_a_laptop_s_and_a_phone_s_width(
                     path=str(ARTIFACTS / f"dashboard-{width}-{card}.png"))
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
             assert scroll_width <= width, scroll_width
+
+
+def test_an_admin_creates_a_service_edits_it_and_makes_and_revokes_a_key(page, base_url):
+    sign_in(page, base_url, ADMIN_KEY)
+    page.click("nav >> text=Services")
+    assert page.locator("#services").get_by_role("link", name="default").is_visible()
+    page.fill("#name", "signup")
+    button(page, "Create service").click()
+    assert page.get_by_role("heading", name="Service signup").is_visible()
+    shot(page, "service-created")
+    page.click("text=Edit")
+    page.fill("#friendly_name", "Acme")
+    page.fill("[id='limits.start_per_phone']", "3 per hour")
+    page.select_option("#sms_enabled", "on")
+    button(page, "Save").click()
+    assert page.get_by_text("Saved").is_visible()
+    policy = page.locator("#policy")
+    assert policy.get_by_text('"Acme"').is_visible()
+    assert policy.get_by_text('"3 per hour"').is_visible()
+    page.fill("#key-name", "web")
+    button(page, "Create key").click()
+    key = page.locator("code.secret").inner_text()
+    assert key.startswith("sk_")
+    shot(page, "service-key-created")
+    started = requests.post(base_url + "/otp/start", json={"phone": "+41791234567"},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert started.status_code == 201
+    page.click("nav >> text=Services")
+    page.locator("#services").get_by_role("link", name="signup").click()
+    assert key not in page.content()  # shown once
+    button(page, "Revoke").first.click()
+    assert page.get_by_text("Key revoked").is_visible()
+    refused = requests.post(base_url + "/otp/start", json={"phone": "+41791234568"},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert refused.status_code == 401

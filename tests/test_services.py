@@ -356,12 +356,13 @@ def test_the_console_lists_shows_edits_and_manages_keys_of_a_service(app, http):
 
     edit_url = f"/admin/console/services/{service_id}/edit"
     form = {"csrf_token": csrf_token(http.get(edit_url)), "name": "signup",
-            "friendly_name": "Acme", "originator": "", "sms_enabled": "off",
+            "friendly_name": "Acme", "originator": "", "sms_enabled": "on",
             "limits.start_per_phone": "3 per hour", "budgets.total": "100 per day",
             "safe_list": "+4179123\n+41791234567\n"}
     assert http.post(edit_url, data=form).status_code == 303
     tenant = app.extensions["otp"].tenants.get(service_id)
-    assert tenant.policy.friendly_name == "Acme" and tenant.policy.sms_enabled is False
+    assert tenant.policy.friendly_name == "Acme" and tenant.policy.sms_enabled is True
+    assert app.extensions["otp"].service_admin.show(service_id)["overrides"]["sms_enabled"]
     assert tenant.limits.start_per_phone == "3 per hour"
     assert tenant.limits.budget_total == "100 per day"
     assert tenant.policy.safe_list == ("+4179123", "+41791234567")
@@ -374,9 +375,7 @@ def test_the_console_lists_shows_edits_and_manages_keys_of_a_service(app, http):
                      data={"name": "web", "csrf_token": token})
     assert made.status_code == 200
     key = re.search(r'<code class="secret">([^<]+)</code>', text(made)).group(1)
-    # the key works, for its service: whose policy (SMS switched off above) decides
-    refused_send = start(http, bearer(key))
-    assert refused_send.status_code == 503 and refused_send.get_json()["code"] == "sms_disabled"
+    assert start(http, bearer(key)).status_code == 201  # for its service (SMS on, above)
     assert key not in text(http.get(detail_url))  # shown once
     key_id = app.extensions["otp"].tenants.keys_of(service_id)[0].key_id
     revoked = http.post(f"/admin/console/services/{service_id}/keys/{key_id}/revoke",
@@ -423,3 +422,90 @@ def test_the_cache_thread_starts_with_first_use_and_ends_with_close_or_its_regis
     del dropped
     gc.collect()
     wait_for(lambda: not thread.is_alive(), timeout=1)
+
+
+def test_a_key_of_one_service_never_sees_another_s_verifications(http, auth):
+    one, two = new_key(http, create(http)["id"])["key"], new_key(http, create(http)["id"])["key"]
+    started = start(http, bearer(one))
+    assert started.status_code == 201
+    url = f"/otp/verifications/{started.get_json()['id']}"
+    assert http.get(url, headers=bearer(one)).status_code == 200
+    for other in (bearer(two), auth):
+        response = http.get(url, headers=other)
+        assert response.status_code == 404
+        assert response.get_json()["code"] == "verification_not_found"
+
+
+@pytest.mark.parametrize(("body", "field"), [({}, "name"), ({"name": ""}, "name"),
+                                             ({"name": "a b"}, "name"),
+                                             ({"name": "web", "scope": "all"}, "_schema")])
+def test_a_key_needs_a_valid_name_and_nothing_else(http, body, field):
+    service = create(http)
+    response = http.post(f"/admin/services/{service['id']}/keys", json=body, headers=ADMIN)
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+    assert http.get(f"/admin/services/{service['id']}/keys", headers=ADMIN).get_json() == {
+        "keys": []}
+
+
+def test_services_work_on_the_sandbox_s_embedded_store(make_app):
+    from service.config import SANDBOX_ADMIN_KEY
+
+    app = make_app(ASPSMS_USERKEY="", ASPSMS_ORIGINATOR="", OTP_API_KEYS="", OTP_ADMIN_KEYS="",
+                   REDIS_URL="")
+    try:
+        http = app.test_client()
+        admin = bearer(SANDBOX_ADMIN_KEY)
+        service = http.post("/admin/services", json={"name": "try"}, headers=admin).get_json()
+        made = http.post(f"/admin/services/{service['id']}/keys", json={"name": "web"},
+                         headers=admin).get_json()
+        assert start(http, bearer(made["key"])).status_code == 201
+    finally:
+        app.extensions["otp"].simulator.stop()
+
+
+def test_a_patch_of_texts_and_limits_on_one_instance_rules_the_sends_of_another_within_1_s(
+        make_app, simulator):
+    from tests.helpers import sim
+
+    a, b = make_app(OTP_RESEND_COOLDOWN="0"), make_app(OTP_RESEND_COOLDOWN="0")
+    http_a, http_b = a.test_client(), b.test_client()
+    service = create(http_a, name="login")
+    key = bearer(new_key(http_a, service["id"])["key"])
+    wait_for(lambda: b.extensions["otp"].tenants.get(service["id"]) is not None, timeout=1)
+    http_a.patch(f"/admin/services/{service['id']}", headers=ADMIN, json={
+        "friendly_name": "Acme", "templates": {"de": "{service} Code: <VERIFICATIONCODE>"},
+        "limits": {"start_per_phone": "1 per hour"}})
+    took = within_a_second(lambda: b.extensions["otp"].tenants.get(service["id"])
+                           .limits.start_per_phone == "1 per hour")
+    assert took < 1.0
+    sent = start(http_b, key, phone="+41791110201", locale="de")
+    assert sent.status_code == 201
+    texts = [m["text"] for m in sim(simulator, "GET", "/_sim/messages")
+             if m["recipient"] == "+41791110201"]
+    assert texts[-1].startswith("Acme Code: ")
+    again = start(http_b, key, phone="+41791110201", locale="de")
+    assert again.status_code == 429 and again.get_json()["reason"] == "start_per_phone"
+
+
+def test_a_numeric_originator_is_asked_at_the_gateway_for_one_service_not_for_the_list(
+        http, simulator):
+    from tests.helpers import gateway_calls
+
+    service = create(http, name="sms", originator="+41791110009")
+    assert service["originator_status"]["state"] == "unchecked"
+    listed = http.get("/admin/services", headers=ADMIN).get_json()["services"]
+    assert listed[1]["originator_status"] == {"originator": "+41791110009", "kind": "numeric",
+                                              "state": "unchecked", "authorized": None}
+    assert gateway_calls(simulator) == {}
+    shown = http.get(f"/admin/services/{service['id']}", headers=ADMIN).get_json()
+    assert shown["originator_status"] == {"originator": "+41791110009", "kind": "numeric",
+                                          "authorized": False, "state": "not_authorized"}
+    assert sum(gateway_calls(simulator).values()) == 1
+
+
+def test_a_runtime_key_is_masked_in_every_log_line_by_its_shape(http):
+    from service import logs
+
+    key = new_key(http, create(http)["id"])["key"]
+    masked = logs.MaskingFilter().mask(f"key={key} then {key}, done")
+    assert key not in masked and masked.count("[redacted]") == 2

@@ -199,22 +199,31 @@ def test_a_service_key_made_on_one_process_works_on_the_other_and_its_revocation
 
 def test_the_dashboard_adds_up_the_counts_of_both_processes(fresh, simulator):
     # each process writes its counts in the background, under one hash tag ({otp-stats}):
-    # on a cluster one slot, so its pipeline goes to one node
-    vids = [(base, start(base, AUTH, phone).json()["id"], phone)
+    # on a cluster one slot, so its pipeline goes to one node. The processes serve the whole
+    # module, so counts of earlier tests may still arrive: this test's flows are a service's
+    # of their own, and only that service's row is asserted.
+    service_id = requests.post(fresh[0] + "/admin/services", json={"name": "dashboard"},
+                               headers=ADMIN, timeout=5).json()["id"]
+    made = requests.post(f"{fresh[0]}/admin/services/{service_id}/keys", json={"name": "web"},
+                         headers=ADMIN, timeout=5).json()
+    key = {"Authorization": f"Bearer {made['key']}"}
+    wait_for(lambda: requests.get(fresh[1] + "/otp/verifications/vf_0000x", headers=key,
+                                  timeout=5).status_code == 404, timeout=2)  # key known there
+    vids = [(base, start(base, key, phone).json()["id"], phone)
             for base, phone in zip(fresh * 2, ("+41791130501", "+41791130502",
                                                "+4915112345650", "+4915112345651"),
                                    strict=True)]
     for base, vid, phone in vids[:3]:
-        assert check(base, AUTH, last_code(simulator, phone), id=vid).json()["valid"]
+        assert check(base, key, last_code(simulator, phone), id=vid).json()["valid"]
 
-    def totals():
+    def own_row():
         body = requests.get(fresh[0] + "/admin/stats?window=hour", headers=ADMIN,
                             timeout=5).json()
-        return body if body["totals"]["approved"] == 3 else None
+        row = next((r for r in body["services"] if r["service"] == service_id), {})
+        return row if row.get("approved") == 3 else None
 
-    body = wait_for(totals, timeout=12, interval=0.5)  # the other process: within 5 s
-    assert (body["totals"]["sent"], body["totals"]["conversion_rate"]) == (4, 0.75)
-    assert {row["country"]: row["sent"] for row in body["countries"]} == {"CH": 2, "DE": 2}
+    row = wait_for(own_row, timeout=12, interval=0.5)  # the other process: within 5 s
+    assert (row["sent"], row["conversion_rate"]) == (4, 0.75)
 
 
 def test_verifications_land_on_every_primary(fresh, topology):

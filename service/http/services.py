@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, g, jsonify
 from marshmallow import INCLUDE, Schema
 
-from service.admin.originators import originator_kind
-from service.gateway import GatewayError, OriginatorState
+from service.admin.originators import configured_originator_status, originator_kind
+from service.gateway import GatewayError
 from service.http import schemas
 from service.http.auth import admin_required
 from service.http.context import services
@@ -105,17 +105,16 @@ def revoke_key(service_id: str, key_id: str):
 
 def originator_status(entry: dict, ask_gateway: bool) -> dict[str, Any]:
     """An alphanumeric sender id needs no unlocking (no gateway call); a numeric one is asked
-    at the gateway for one service's page, and left ``unchecked`` in lists."""
+    at the gateway (a read, not audited, as the console's checks) for one service's page,
+    and left ``unchecked`` in lists and when the gateway does not answer."""
     originator = entry["originator"]
     kind = originator_kind(originator)
-    state: str | None = OriginatorState.NO_AUTHORIZATION_NEEDED.value
-    if kind == "numeric":
-        state = "unchecked"
-        if ask_gateway:
-            try:
-                state = services().gateway.check_originator_authorization(originator).value
-            except GatewayError:
-                state = "unchecked"
-    authorized = (None if state == "unchecked" else state in (
-        OriginatorState.AUTHORIZED.value, OriginatorState.NO_AUTHORIZATION_NEEDED.value))
-    return {"originator": originator, "kind": kind, "state": state, "authorized": authorized}
+    if kind == "numeric" and not ask_gateway:
+        return {"originator": originator, "kind": kind, "state": "unchecked",
+                "authorized": None}
+    try:  # alphanumeric: judged locally, as the configured sender id is
+        status = configured_originator_status(services().gateway, originator)
+    except GatewayError:
+        return {"originator": originator, "kind": kind, "state": "unchecked",
+                "authorized": None}
+    return status.public()

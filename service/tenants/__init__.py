@@ -1,9 +1,10 @@
 """Services (tenants): the registry of every app's policy and keys (issue 17, contract §7).
 
-:mod:`.document` holds a service's fields to the environment's rules, :mod:`.store` keeps
-them in Redis under one hash tag, :mod:`.registry` is the per-process cache requests read
-(no round trip), :mod:`.manage` the audited changes the admin API, the console and the CLI
-share, :mod:`.keys` the runtime API keys. No Flask here.
+:mod:`.schema` checks a service document's shape, :mod:`.document` holds its fields to the
+environment's rules and builds the Tenant, :mod:`.store` keeps them in Redis under one hash
+tag, :mod:`.registry` is the per-process cache requests read (no round trip),
+:mod:`.manage` the audited changes the admin API, the console and the CLI share,
+:mod:`.keys` the runtime API keys. No Flask here.
 """
 
 from __future__ import annotations

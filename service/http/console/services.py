@@ -15,6 +15,7 @@ from service.http.console.base import Message, bp
 from service.http.console.pages import attempt
 from service.http.console.signing import signed_in
 from service.http.context import services
+from service.http.services import originator_status
 from service.tenants.document import BUDGET_FIELDS, LIMIT_FIELDS
 from service.tenants.manage import ServiceAdmin
 
@@ -107,6 +108,7 @@ def service_key_revoke(service_id: str, key_id: str):
 def _detail(service_id: str, messages=(), status: int = 200, new_key=None):
     manage = _manage()
     service = manage.show(service_id)
+    service["originator_status"] = originator_status(service, ask_gateway=False)
     return render_template("console/service.html", service=service,
                            keys=manage.keys(service_id), messages=list(messages),
                            new_key=new_key), status
