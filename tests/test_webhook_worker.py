@@ -132,3 +132,32 @@ def test_on_a_redis_cluster_each_slot_has_its_stream_and_the_worker_finds_them(
     assert len(nodes) > 1  # the streams live on several primaries
     types = receiver.types(secret)
     assert types.count("verification.started") == 6 and "verification.approved" in types
+
+
+def test_sandbox_serve_delivers_webhooks_without_a_worker_process():
+    import requests
+
+    from service.config_readers import SANDBOX_ADMIN_KEY, SANDBOX_CLIENT_KEY
+    from tests.helpers import answers_healthz
+
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                             env=clean_environ(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    admin = {"Authorization": f"Bearer {SANDBOX_ADMIN_KEY}"}
+    try:
+        wait_for(lambda: answers_healthz(base, serve), timeout=30)
+        with Receiver() as receiver:  # on loopback: the sandbox allows it
+            assert requests.patch(base + "/admin/services/default", headers=admin, timeout=5,
+                                  json={"webhook_url": receiver.url}).status_code == 200
+            secret = requests.post(base + "/admin/services/default/webhook-secret",
+                                   headers=admin, timeout=5).json()["secret"]
+            assert start(base, {"Authorization": f"Bearer {SANDBOX_CLIENT_KEY}"},
+                         "+41791234567").status_code == 201
+            wait_for(lambda: receiver.accepted(), timeout=10)
+    finally:
+        serve.terminate()
+        serve.wait(15)
+
+    assert receiver.types(secret) == ["verification.started"]
