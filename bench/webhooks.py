@@ -4,7 +4,8 @@ Starts a private redis-server and the simulator, makes ``--events`` verification
 the app (test client) with the default service's webhook pointed at a receiver in its own
 process (answers 200 at once), then times one worker draining the streams: every event
 signed with ``standardwebhooks``, posted over a new connection to the checked address, and
-acknowledged. One worker delivers up to 8 events at once; run more for more.
+acknowledged. One worker delivers one service's events one at a time (up to 8 services at
+once); run more workers for more.
 
     python3 -m bench.webhooks [--events 2000] [--concurrency 8]
 """
@@ -42,7 +43,8 @@ def _receive(port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.webhooks", description=__doc__)
     parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8, help="deliveries at once")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="services delivered to at once (the bench has one)")
     args = parser.parse_args(argv)
 
     from service import create_app

@@ -44,8 +44,11 @@ def test_a_worker_killed_while_holding_events_loses_none(make_app, redis_server,
         secret = new_secret(http, admin_auth)
         ids = [start(http, auth, f"+4179124000{n}").get_json()["id"] for n in range(6)]
         first = worker_process(env)
-        try:  # it has read all six, and posts them: killed before any answer comes
-            wait_for(lambda: len(receiver.deliveries) == 6, timeout=10)
+        try:  # it has read all six and posts the first: killed before any answer comes
+            wait_for(lambda: receiver.deliveries, timeout=10)
+            assert len(first_holds := receiver.deliveries) == 1, first_holds
+            pending = app.extensions["otp"].redis.xpending("otp:{events}:ev", "webhooks")
+            assert pending["pending"] == 6 and len(pending["consumers"]) == 1
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(5)

@@ -1,8 +1,10 @@
 """The webhook worker: reads the event streams, delivers, retries, sweeps expiries.
 
 Any number of workers share the work as one consumer group (each its own consumer name);
-each delivers up to ``concurrency`` events at once, so one slow receiver (up to the 5 s
-timeout each) does not hold up every other service's events.
+each delivers to up to ``concurrency`` services at once, so one slow receiver (up to the
+5 s timeout each) does not hold up every other service's events, and one service's events
+in the order they happened (a retry may still arrive after a later event: dedupe and order
+by the body's ``timestamp``, as with any webhook).
 A pass: new entries (XREADGROUP), entries a dead worker read and never settled (XAUTOCLAIM
 after ``claim_idle``), retries that are due, the expiry sweep, and the backlog gauges.
 Each event is delivered, then finished; a failure schedules the next attempt, with
@@ -49,7 +51,7 @@ class Timing:
     sweep_every: float = 15.0  # verification.expired within this (and a pass) of expiry
     idle_pause: float = 0.1  # between passes that found nothing
     streams_every: float = 5.0  # a cluster's new streams are found within this
-    concurrency: int = 8  # deliveries at once
+    concurrency: int = 8  # services delivered to at once
 
 
 def consumer_name() -> str:
@@ -107,7 +109,10 @@ class Worker:
                 work += [(event, 0) for event in self.queue.claim_stale(
                     stream, int(self.timing.claim_idle * 1000), BATCH)]
             work += self.queue.take_due(stream, self._now_ms(), BATCH)
-            list(self._pool.map(self._handle_one, work))
+            by_service: dict[str, list[tuple[Event, int]]] = {}
+            for item in work:
+                by_service.setdefault(item[0].service_id, []).append(item)
+            list(self._pool.map(self._handle_in_order, by_service.values()))
             handled += len(work)
         if self._due("sweep", self.timing.sweep_every):
             for stream in self._streams:
@@ -117,6 +122,10 @@ class Worker:
         return handled
 
     # -- one event ------------------------------------------------------------------------
+    def _handle_in_order(self, items: list[tuple[Event, int]]) -> None:
+        for item in items:
+            self._handle_one(item)
+
     def _handle_one(self, item: tuple[Event, int]) -> str:
         """``handle`` in a pool thread: a failure is logged and the event stays pending,
         for XAUTOCLAIM after claim_idle (this worker's or another's)."""
