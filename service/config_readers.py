@@ -32,6 +32,7 @@ DEFAULT_URL = "https://json.aspsms.com"
 # lockout, attempts and cooldowns are not). Explicit values always win.
 SANDBOX_LIMIT = "100000 per hour"
 MIN_KEY_LENGTH = 16  # keys and OTP_SECRET: at least 96 bits of a random base64 string
+SERVICE_ID_PREFIX = "sv_"
 _KEY_NAME = re.compile(r"\A[A-Za-z0-9_.@-]{1,64}\Z")
 _WORD = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 _TEST_NUMBER = re.compile(r"(\+[1-9]\d{6,14})=([A-Za-z0-9]{4,12})@(\d{4}-\d{2}-\d{2})")
@@ -48,6 +49,11 @@ def parse_keys(name: str, raw: str) -> dict[str, str]:
             raise ConfigError(name, "must be name:key pairs separated by commas")
         if key_name in keys:
             raise ConfigError(name, f"the key name {key_name!r} appears twice")
+        if name == "OTP_API_KEYS" and key_name.startswith(SERVICE_ID_PREFIX):
+            # a default-service key's name is the owner of its verifications, as a managed
+            # service's id is of its: a name like an id would share that service's
+            raise ConfigError(name, f"a key name must not begin with {SERVICE_ID_PREFIX!r} "
+                                    "(the prefix of services' ids)")
         if key in keys.values():
             raise ConfigError(name, f"the key of {key_name!r} is used twice")
         if len(key) < MIN_KEY_LENGTH:

@@ -188,3 +188,12 @@ def test_expired_test_numbers_are_ignored_and_valid_ones_kept():
     numbers = parse_test_numbers("+41790000000=123456@2027-01-31,+41790000001=654321@2020-01-01",
                                  today=date(2026, 11, 26))
     assert list(numbers) == ["+41790000000"] and numbers["+41790000000"].code == "123456"
+
+
+def test_a_client_key_named_like_a_service_id_is_refused():
+    # a default-service key's name owns its verifications as a managed service's id owns
+    # that service's: a key named sv_… would resend that service's pending verifications
+    name = "sv_" + "0" * 32
+    with pytest.raises(ConfigError, match="^OTP_API_KEYS: a key name must not begin with 'sv_'"):
+        load_settings({**FULL, "OTP_API_KEYS": f"{name}:{'k' * 24}"})
+    assert load_settings({**FULL, "OTP_ADMIN_KEYS": f"{name}:{'a' * 24}"}).keys.admins

@@ -285,8 +285,11 @@ def test_the_dashboard_shows_a_scripted_mix_at_a_laptop_s_and_a_phone_s_width(
             assert [r.split("\t")[:4] for r in delivery] == [["CH", "2", "1", "33 %"],
                                                               ["DE", "1", "0", "0 %"]]
             open_breakers = page.locator("#breaker-states tr.open").all_inner_texts()
-            assert open_breakers in (["country · CH\topen until " + resets.strftime("%H:%M")
-                                      + f" (in {minutes} min)"] for minutes in (59, 60))
+            # the page names the day too when the reset falls on another (near midnight)
+            until = resets.strftime("%H:%M" if resets.date() == datetime.now(UTC).date()
+                                    else "%d %b %H:%M")
+            assert open_breakers in [["country · CH\topen until " + until
+                                      + f" (in {minutes} min)"] for minutes in (59, 60)]
             assert page.locator("#webhook-backlog").count() == 0  # no webhooks yet
             assert page.inner_text("#credits-now") == "999996"
             assert page.inner_text("#credits-per-day") == "192.0"  # the mix took seconds
@@ -302,6 +305,17 @@ def test_the_dashboard_shows_a_scripted_mix_at_a_laptop_s_and_a_phone_s_width(
                     path=str(ARTIFACTS / f"dashboard-{width}-{card}.png"))
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
             assert scroll_width <= width, scroll_width
+        # the same mix, one user at a time: the support lookup tells why a code did not
+        # arrive, and what the user typed (right or wrong, never the code)
+        page.click("nav >> text=Verifications")
+        for phone, expected in ((stats_mix.FAILED_CH, "absent subscriber"),
+                                (stats_mix.WRONG_CH, "Wrong code"),
+                                (stats_mix.APPROVED_DE, "Ended: approved")):
+            page.fill("#phone", phone)
+            button(page, "Search").click()
+            timeline = page.locator("article.verification .timeline .what").all_inner_texts()
+            assert any(expected in entry for entry in timeline), (phone, timeline)
+            assert phone[-7:] not in page.inner_text("#found")  # masked in the results
 
 
 def test_an_admin_creates_a_service_edits_it_and_makes_and_revokes_a_key(page, base_url):

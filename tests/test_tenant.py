@@ -17,6 +17,11 @@ BASE = Policy(originator="Test")
     ("friendly_name", ""), ("friendly_name", "x" * 31),
     ("templates", {"en": "no placeholder"}),
     ("safe_list", ("4179123",)), ("safe_list", ("+41 79",)), ("safe_list", ["+4179123"]),
+    # a prefix of every Swiss mobile would take the country out of the pumping budgets
+    ("safe_list", ("+417",)), ("safe_list", ("+41791",)),
+    # a text is chosen by the verification's language: these keys would never be used
+    ("templates", {"en-US": "Code <VERIFICATIONCODE>"}),
+    ("templates", {"EN": "<VERIFICATIONCODE>"}),
 ])
 def test_a_bad_service_field_is_refused_naming_it(field, value):
     with pytest.raises(PolicyError) as refused:
@@ -25,10 +30,11 @@ def test_a_bad_service_field_is_refused_naming_it(field, value):
 
 
 def test_good_service_fields_are_kept():
-    policy = dataclasses.replace(BASE, friendly_name="Acme Login", safe_list=("+4179123",),
+    policy = dataclasses.replace(BASE, friendly_name="Acme Login",
+                                 safe_list=("+417912", "+41791234567"),
                                  templates={"de": "Code: <VERIFICATIONCODE>"},
                                  require_end_user_ip=True)
-    assert policy.safe_list == ("+4179123",) and policy.require_end_user_ip
+    assert policy.safe_list == ("+417912", "+41791234567") and policy.require_end_user_ip
     with pytest.raises(PolicyError):
         dataclasses.replace(Limits(), budget_total="lots")
     assert dataclasses.replace(Limits(), budget_total="100 per day").budget_total

@@ -3,6 +3,7 @@ simulator over HTTP."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -141,3 +142,38 @@ def test_the_exporters_are_the_ones_named_and_an_unknown_one_stops_start_up(make
     assert [type(e) for e in tracing.exporters({})] == [OTLPSpanExporter]
     with pytest.raises(ConfigError, match="no span exporter 'zipkin' is installed"):
         make_app(OTEL_TRACES_EXPORTER="zipkin")
+
+
+
+SIDS = re.compile(r"\b(?:AC|VA|VE|VL)[0-9a-f]{32}\b")  # their hex may hold any digits
+
+
+def test_the_twilio_routes_carry_no_number_code_or_key_in_any_span(traced, simulator):
+    """Review 19: /v2 takes the number in a form body and, for a fetch, in the path (any
+    spelling); Basic credentials carry a key. None of it reaches an exporter."""
+    from service.verification.tenant import DEFAULT, twilio_account_sid, twilio_service_sid
+
+    app, memory = traced
+    http = app.test_client()
+    secret = b"test-secret-0123456789abcdef"  # service_env's OTP_SECRET
+    base = f"/v2/Services/{twilio_service_sid(secret, DEFAULT)}"
+    basic = base64.b64encode(f"{twilio_account_sid(secret)}:{CLIENT_KEY}".encode()).decode()
+    auth = {"Authorization": f"Basic {basic}"}
+    created = http.post(f"{base}/Verifications", data={"To": "079 123 45 67", "Channel": "sms"},
+                        headers=auth)
+    assert created.status_code == 201
+    for spelling in ("%2B41791234567", "%2B41%2079%20123%2045%2067", "0041791234567"):
+        assert http.get(f"{base}/Verifications/{spelling}", headers=auth).status_code == 200
+    code = last_code(simulator, PHONE)
+    checked = http.post(f"{base}/VerificationCheck", data={"To": PHONE, "Code": code},
+                        headers=auth)
+    assert checked.get_json()["status"] == "approved"
+    spans = finished(app, memory)
+    created_span = server_span(spans, "POST /v2/Services/<service_sid>/Verifications")
+    assert children(spans, created_span)[-1] == "POST"  # its gateway call, traced
+
+    secrets = [code, CLIENT_KEY, basic, secret.decode()]
+    for span in spans:
+        for value in every_value(span):
+            assert DIGITS not in re.sub(r"\D", "", SIDS.sub("", value)), (span.name, value)
+            assert not any(secret in value for secret in secrets), (span.name, value)

@@ -245,6 +245,16 @@ def test_bad_credentials_are_20003(twilio, username, password):
     assert gateway_calls(twilio.simulator) == {}
 
 
+def test_a_wrong_username_says_nothing_of_whether_the_password_is_a_key(twilio):
+    """Review 19 F5: the account sid is shown to admins only; without it, the answer to a
+    guessed password must not tell a live key from a wrong one."""
+    url = f"{twilio.base}/v2/Services/{twilio.service_sid}/Verifications"
+    answers = [requests.post(url, data={"To": PHONE, "Channel": "sms"}, timeout=5,
+                             auth=("AC" + "0" * 32, password)).json()
+               for password in (CLIENT_KEY, "not-a-key-0123456789")]
+    assert answers[0] == answers[1] and answers[0]["code"] == 20003
+
+
 def test_no_credentials_are_20003(twilio):
     answer = requests.get(f"{twilio.base}/v2/Services/{twilio.service_sid}", timeout=5)
     assert (answer.status_code, answer.json()["code"]) == (401, 20003)
@@ -421,6 +431,9 @@ def test_the_idempotency_token_replays_the_first_answer_and_sends_once(twilio):
     other = requests.post(url, data={**form, "Locale": "fr"}, headers=headers,
                           auth=twilio.basic(), timeout=5)
     assert (other.status_code, other.json()["code"]) == (400, 60200)
+    # review 19 F3: the message names the header this caller sent
+    assert other.json()["message"].startswith("Invalid parameter: I-Twilio-Idempotency-Token")
+    assert "Idempotency-Key " not in other.json()["message"]
 
 
 def test_a_double_submitted_check_with_one_token_spends_one_attempt(deploy):
@@ -487,3 +500,54 @@ def test_a_ve_sid_leads_to_its_verification_in_its_own_slot_and_otp_writes_no_ma
     assert redis_db.exists(f"otp:{{{sid[2:6]}}}:v:{verification_id}")
     assert verification_id.startswith(f"vf_{sid[2:6]}")
     assert 0 < redis_db.pttl(mapping) <= 25 * 3600 * 1000
+
+
+def test_a_sid_answered_for_an_otp_started_verification_leads_back_to_it(twilio):
+    """Review 19 F1: an integration migrating mid-flight has verifications started on /otp
+    (or before the move); the VE sid a check by To or a fetch by number answers with must
+    work as any other: fetch, check by VerificationSid, cancel."""
+    otp = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    assert start(twilio.base, otp).status_code == 201
+    service, http = twilio.service()
+    code = last_code(twilio.simulator, PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    sid = service.verification_checks.create(to=PHONE, code=wrong).sid
+    assert service.verifications(sid).fetch().status == "pending"
+    http.last_json(schemas.VERIFICATION)
+    check = service.verification_checks.create(verification_sid=sid, code=code)
+    assert (check.sid, check.status, check.valid) == (sid, "approved", True)
+
+    other = "+41791234577"
+    assert start(twilio.base, otp, phone=other).status_code == 201
+    sid = service.verifications(other).fetch().sid
+    assert service.verifications(sid).update(status="canceled").status == "canceled"
+    gone = refusal(lambda: service.verifications(sid).fetch())
+    assert (gone.status, gone.code) == (404, 20404) and "canceled" in gone.msg
+
+
+def test_a_service_sid_in_upper_case_hex_names_the_same_service(twilio):
+    """Review 19 F2: Twilio's ServiceSid pattern allows upper-case hex digits, as its
+    verification sids (accepted above) do; an unknown one's 20404 names the request path."""
+    upper = twilio.service_sid[:2] + twilio.service_sid[2:].upper()
+    client, http = twilio.client()
+    verification = client.verify.v2.services(upper).verifications.create(to=PHONE, channel="sms")
+    assert verification.service_sid == twilio.service_sid and http.last.status_code == 201
+    admin, _ = twilio.client(ADMIN_KEY)
+    assert admin.verify.v2.services(upper).fetch().sid == twilio.service_sid
+    missing = refusal(lambda: client.verify.v2.services("VA" + "0" * 32).verifications.create(
+        to=PHONE, channel="sms"))
+    assert f"/v2/Services/VA{'0' * 32}/Verifications was not found" in missing.msg
+
+
+def test_listing_updating_or_deleting_a_service_is_twilios_405(twilio):
+    """Review 19: as the README says, the admin API does these; the SDK's calls get 20004."""
+    client, http = twilio.client(ADMIN_KEY)
+    for call in (client.verify.v2.services(twilio.service_sid).delete,
+                 lambda: client.verify.v2.services(twilio.service_sid).update(friendly_name="x")):
+        refused = refusal(call)
+        assert (refused.status, refused.code) == (405, 20004)
+        assert error_body(http)["code"] == 20004 and "GET" in http.last.headers["Allow"]
+    listed = requests.get(f"{twilio.base}/v2/Services", auth=twilio.basic(ADMIN_KEY), timeout=5)
+    assert (listed.status_code, listed.json()["code"]) == (405, 20004)
+    attempts = requests.get(f"{twilio.base}/v2/Attempts", auth=twilio.basic(ADMIN_KEY), timeout=5)
+    assert (attempts.status_code, attempts.json()["code"]) == (404, 20404)

@@ -70,22 +70,32 @@ def _friendly_name(value: str) -> str | None:
     return None if 1 <= len(value) <= 30 else "must be 1 to 30 characters"
 
 
+_LANGUAGE = re.compile(r"\A[a-z]{2,3}\Z")
+
+
 def _templates(value: Mapping[str, str]) -> str | None:
     for locale, text in value.items():
         if not isinstance(locale, str) or not isinstance(text, str):
             return "must map locales to texts"
+        if not _LANGUAGE.match(locale):
+            # a verification's text is chosen by its language (de-CH → de): a key like
+            # en-US or EN would be kept and never used
+            return f"{locale}: must be a lower-case language code like en or de"
         if "<VERIFICATIONCODE>" not in text:
             return f"{locale}: must contain <VERIFICATIONCODE>"
     return None
 
 
-_SAFE_ENTRY = re.compile(r"\A\+[1-9][0-9]{2,14}\Z")
+# at least six digits: a shorter prefix (+417: every Swiss mobile) would take a country's
+# numbers out of the pumping budgets
+_SAFE_ENTRY = re.compile(r"\A\+[1-9][0-9]{5,14}\Z")
 
 
 def _safe_list(value: tuple[str, ...]) -> str | None:
     bad = [entry for entry in value if not isinstance(entry, str) or not _SAFE_ENTRY.match(entry)]
     return (None if not bad else
-            f"entries must be E.164 numbers or prefixes like +4179123, got {bad[0]!r}")
+            f"entries must be E.164 numbers or prefixes of at least 6 digits like +4179123, "
+            f"got {bad[0]!r}")
 
 
 def _limit(value: str) -> str | None:

@@ -5,10 +5,12 @@ cannot be decoded from the other. The sid is derived instead, and a mapping key 
 
     VE<tag><28 hex of HMAC(secret, vf_ id)>   the tag is the vf_ id's, so the sid alone
                                               names the verification's Redis slot
-    otp:{tag}:ve:<28 hex>  ->  vf_ id         written in that slot by a /v2 start only
+    otp:{tag}:ve:<28 hex>  ->  vf_ id         written in that slot by /v2 only: its start,
+                                              and an answer that found the verification by
+                                              phone number (it may have started on /otp)
 
-Any process derives the sid from the id without Redis (a check by phone number answers
-with it); only resolving a sid costs a read. The /otp routes never write or read the mapping,
+Any process derives the sid from the id without Redis; only resolving a sid costs a read
+(and a phone-addressed /v2 answer a write). The /otp routes never write or read the mapping,
 so their round trips are unchanged. The mapping lives as long as a verification record can
 (its validity plus the retention). No Flask here.
 """

@@ -16,6 +16,7 @@ from flask import g, request
 
 from service.http.auth import admin_key_name
 from service.http.context import services
+from service.http.twilio import params
 from service.http.twilio.errors import TwilioError, not_found
 from service.verification.tenant import Tenant, twilio_account_sid, twilio_service_sid
 
@@ -30,7 +31,7 @@ def service_sid(tenant: Tenant) -> str:
 
 def tenant_for_sid(sid: str) -> Tenant | None:
     """The service a VA sid names (the registry's cache: no round trip)."""
-    return services().tenants.by_twilio_sid(sid)
+    return services().tenants.by_twilio_sid(params.sid(sid))
 
 
 def _unauthenticated(why: str) -> TwilioError:
@@ -64,14 +65,15 @@ def client_basic(view):
     def wrapper(*args, **kwargs):
         username, password = _credentials()
         found = services().tenants.authenticate(password)
-        if found is None:
-            raise _unauthenticated("the password is not a client key.")
-        if not (_is_account(username)
-                or hmac.compare_digest(username.encode(), found.key_id.encode())):
-            raise _unauthenticated("the username is neither the account sid nor this key's id.")
+        if _is_account(username):
+            if found is None:
+                raise _unauthenticated("the password is not a client key.")
+        elif found is None or not hmac.compare_digest(username.encode(), found.key_id.encode()):
+            # the same words whether the password is a key: no oracle without the account sid
+            raise _unauthenticated("the username is neither the account sid nor the key's id.")
         if not hmac.compare_digest(service_sid(found.tenant).encode(),
-                                   kwargs["service_sid"].encode()):
-            raise not_found(f"/Services/{kwargs['service_sid']}")
+                                   params.sid(kwargs["service_sid"]).encode()):
+            raise not_found()
         g.tenant, g.client, g.key_name = found.tenant, found.owner, found.key_name
         return view(*args, **kwargs)
 

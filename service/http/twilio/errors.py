@@ -113,6 +113,9 @@ def from_problem(problem: dict[str, Any], headers: dict[str, str] | None = None,
             iter(problem.get("errors") or {}), "")
         names = SERVICE_FIELDS if request.endpoint == "twilio.create_service" else FIELDS
         message = f"Invalid parameter: {names.get(field, field)} ({message})"
+    elif code == "idempotency_key_reused":  # the domain's words name /otp's header
+        message = (f"Invalid parameter: {FIELDS['Idempotency-Key']} (this token was used "
+                   "with a different request)")
     elif code == "verification_closed":
         if checking and problem.get("verification_status") == "max_attempts_reached":
             twilio_status, twilio_code, message = 429, 60202, "Max check attempts reached"

@@ -38,7 +38,7 @@ UNSUPPORTED = {
 
 
 def sid(value: str) -> str:
-    """A sid as we issue it: Twilio's pattern allows upper-case hex digits, ours are lower."""
+    """A sid as we issue it: Twilio's patterns (VA, VE) allow upper-case hex, ours are lower."""
     return value[:2] + value[2:].lower()
 
 

@@ -75,7 +75,10 @@ def _verification(sid: str) -> Verification:
         verification_id = domain.store.pointer(g.client, domain.store.phone_hash(phone.e164))
     if verification_id is None:
         raise errors.not_found()
-    return domain.read(g.tenant, g.client, verification_id)
+    verification = domain.read(g.tenant, g.client, verification_id)
+    if not sid.startswith("VE"):
+        _sids().remember(verification.id)  # the sid answered may have been started on /otp
+    return verification
 
 
 def _render_one(verification: Verification) -> Response:
@@ -174,6 +177,8 @@ def create_verification_check(service_sid: str):
             "verification_id": _sids().resolve(body["verification_sid"]) or ""}
         verification, valid = services().verifications.check(g.tenant, g.client, body["code"],
                                                              **target)
+        if "phone" in body:  # its sid is answered: make it resolve if /otp started it
+            _sids().remember(verification.id)
         return Answered(200, verification.id, valid), verification
 
     with naming_phone(body.get("phone")):
