@@ -511,3 +511,29 @@ def test_a_slow_receiver_does_not_hold_up_another_services_events(make_app, auth
 
     assert waited < 1.5  # not behind the slow receiver's three 2-s answers
     assert len(slow.deliveries) == 3
+
+
+def test_the_secret_is_made_with_the_webhook_and_shown_once(make_app, auth, admin_auth):
+    # contract §8 / issue 18.1: a webhook's signing secret is created with it; before, a
+    # PATCH that set webhook_url answered none and the service's events waited unsigned
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true")
+    http = app.test_client()
+    with Receiver() as receiver:
+        answer = http.patch("/admin/services/default", json={"webhook_url": receiver.url},
+                            headers=admin_auth)
+        assert answer.status_code == 200
+        secret = answer.get_json()["webhook_secret"]
+        assert secret.startswith("whsec_")
+        again = http.patch("/admin/services/default", json={"webhook_events": [
+            "verification.started"]}, headers=admin_auth)
+        assert again.status_code == 200 and "webhook_secret" not in again.get_json()
+        assert secret not in str(http.get("/admin/services/default", headers=admin_auth).data)
+        with running_worker(app):
+            start(http, auth, "+41791230031")
+            arrived(receiver, secret, "verification.started")
+    from tests.test_services import create
+
+    made = http.post("/admin/services", json={"name": "hooked", "webhook_url": receiver.url},
+                     headers=admin_auth)
+    assert made.status_code == 201 and made.get_json()["webhook_secret"].startswith("whsec_")
+    assert "webhook_secret" not in create(http, name="plain")
