@@ -51,6 +51,7 @@ from service.events import Event
 from service.storage import store_call
 from service.verification.decisions import Count, Counted
 from service.verification.end_users import NO_END_USER, EndUser
+from service.verification.event_log import BREAKERS_TAG, EventLog
 from service.verification.phones import Phone
 from service.verification.policy import Limits
 from service.verification.scripts import register_script
@@ -58,7 +59,7 @@ from service.verification.tenant import DEFAULT, Tenant
 from service.verification.uncount import CountedSend, Uncount
 
 log = logging.getLogger(__name__)
-BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
+BREAKER_TAG = "{" + BREAKERS_TAG + "}"  # one slot: a send's limits, budgets and breakers
 # Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
 UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
 _UNLOCK_ITEMS = parse_many(UNLOCK_CODE_LIMIT)
@@ -118,8 +119,9 @@ class Counting:
 class PhoneLimits:
     def __init__(self, *, store_client, secret: bytes,
                  on_event: Callable[..., None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, events: EventLog | None = None):
         self._secret = secret
+        self.event_log = events or EventLog.off(store_client)  # budget.breaker_tripped
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
         self._script = register_script(store_client, "count_limits")
@@ -200,16 +202,20 @@ class PhoneLimits:
         counted = self._counted(limit_items(tenant.limits)["check_per_end_user_ip"],
                                 f"{{ip{end_user.ip[:4]}}}", "check_per_end_user_ip",
                                 scoped(tenant.id, end_user.ip))
-        return self._counting([], counted)
+        return self._counting([], counted, service=tenant.id, tag=f"ip{end_user.ip[:4]}")
 
     def _counting(self, breakers: list[tuple[str, str]], counted: list[_Counted],
-                  country: str = "", service: str = DEFAULT) -> Counting:
+                  country: str = "", service: str = DEFAULT, *,
+                  tag: str = BREAKERS_TAG) -> Counting:
+        """``tag``: the keys' hash tag (without braces), where a tripped breaker's event
+        goes (lua/_event.lua); ``service``: whose send it is."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
+        args.append(service)  # whose send this is (budget.breaker_tripped)
         return Counting(self._script, tuple(breakers), tuple(counted),
-                        (*(key for _, key in breakers), *(c.key for c in counted)), tuple(args),
-                        country, service)
+                        (*(key for _, key in breakers), *(c.key for c in counted),
+                         self.event_log.stream(tag)), tuple(args), country, service)
 
     @store_call
     def _count(self, counting: Counting) -> None:
