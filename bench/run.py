@@ -17,10 +17,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import redis
+import requests
 
 from bench import driver, redis_stats, report
 from bench.processes import (
     ROOT,
+    Child,
     Gunicorn,
     Simulator,
     cpu_seconds,
@@ -31,6 +33,7 @@ from bench.processes import (
 from bench.verdict import verdicts
 
 KEY_FIELDS = ("target", "latency_ms", "concurrency")
+ADMIN_KEY = "bench-admin-key-0123456789"  # bench.processes.service_env's
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--twilio", action="store_true",
                         help="also measure the same flows through /v2 (Twilio Verify's routes)")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="the service's default service posts every event to a local "
+                             "receiver, delivered by an `aspsms-verify worker` (issue 18)")
     parser.add_argument("--lean-baseline", action="store_true",
                         help="the baseline's requests Session without trust_env, like the "
                              "service's (default: requests' defaults)")
@@ -58,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Stack:
     """Everything under test, started once; the apps share Redis and the simulator."""
 
-    def __init__(self, resources: ExitStack, logdir: Path, lean_baseline: bool = False):
+    def __init__(self, resources: ExitStack, logdir: Path, lean_baseline: bool = False,
+                 webhooks: bool = False):
         self.redis_server = start_redis()
         resources.callback(self.redis_server.stop)
         self.redis = redis.Redis.from_url(self.redis_server.url)
@@ -74,6 +81,17 @@ class Stack:
                                        logdir)
             resources.callback(self.apps[name].stop)
         self.connections: Counter = Counter()  # gateway connections per app, whole run
+        self.webhook_url = webhooks and _start_webhooks(resources, env, logdir)
+
+    def _hook(self) -> None:
+        """The default service's webhook, again after a flush (the registry is in Redis);
+        every gunicorn worker's registry sees it within a second."""
+        base, admin = self.apps["service"].url, {"Authorization": "Bearer " + ADMIN_KEY}
+        requests.patch(base + "/admin/services/default", json={"webhook_url": self.webhook_url},
+                       headers=admin, timeout=10).raise_for_status()
+        requests.post(base + "/admin/services/default/webhook-secret", headers=admin,
+                      timeout=10).raise_for_status()
+        time.sleep(1.2)
 
     def target(self, name: str) -> driver.Target:
         if name == "simulator":
@@ -98,6 +116,8 @@ class Stack:
         """One point on a clean slate: empty Redis, simulator reset, latency set."""
         app = self.apps.get("service" if name == "twilio" else name)
         self.redis.flushall()
+        if self.webhook_url and name == "service":
+            self._hook()
         self.sim.reset()  # also clears the fault and the connection counter
         self.sim.set_latency(latency_ms / 1000)
         before = self.snapshot(app)
@@ -110,6 +130,24 @@ class Stack:
             self.connections[name] += row["gateway_connections"]
         _progress(row)
         return row
+
+
+def _start_webhooks(resources: ExitStack, env: dict[str, str], logdir: Path) -> str:
+    """A receiver answering 200 in its own process, and one worker; the receiver's URL."""
+    import multiprocessing
+
+    from bench.webhooks import _receive
+    from tests.helpers import free_port
+
+    port = free_port()
+    receiver = multiprocessing.Process(target=_receive, args=(port,), daemon=True)
+    receiver.start()
+    resources.callback(receiver.terminate)
+    worker = Child("worker", [sys.executable, "-m", "service.cli", "worker", "--metrics-port",
+                              "0"], {**os.environ, **env, "OTP_WEBHOOK_ALLOW_PRIVATE": "true"},
+                   logdir)
+    resources.callback(worker.stop)
+    return f"http://127.0.0.1:{port}/hook"
 
 
 def _progress(row: dict) -> None:
@@ -168,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 "settings": {k: str(v) if isinstance(v, Path) else v
                              for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory(prefix="aspsms-bench-") as logdir, ExitStack() as res:
-        stack = Stack(res, Path(logdir), args.lean_baseline)
+        stack = Stack(res, Path(logdir), args.lean_baseline, args.webhooks)
         alone, traces = _prepare(stack, args)
         rows = _repeats(stack, args)
         document["gateway_connections_total"] = dict(stack.connections)

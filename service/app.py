@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,11 +16,15 @@ from service.events import Events
 from service.gateway import AspsmsClient
 from service.verification.budgets import PhoneLimits
 from service.verification.delivery import DeliveryNotifier
+from service.verification.event_log import EventLog
 from service.verification.idempotency import IdempotencyStore
 from service.verification.service import VerificationService
 from service.verification.store import VerificationStore
 from service.verification.tenant import Tenant
 from service.verification.twilio_sids import VerificationSids
+from service.webhooks.failed import FailedDeliveries
+from service.webhooks.queue import waiting_events
+from service.webhooks.signing import Secrets
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -44,11 +48,20 @@ class Services:
     events: Events = field(default_factory=Events)
     simulator: Any = None
     startup_notes: list[str] = field(default_factory=list)
+    webhooks: Webhooks | None = None
 
     @property
     def default_tenant(self) -> Tenant:
         """The service "default": the environment's configuration (with stored overrides)."""
         return self.tenants.default
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """The webhooks' state (issue 18): the services' signing secrets, failed deliveries."""
+
+    secrets: Secrets
+    failed: FailedDeliveries
 
 
 def _settings(config: Settings | Mapping[str, str] | None) -> Settings:
@@ -75,11 +88,14 @@ def _gateway(settings: Settings) -> tuple[AspsmsClient, Any]:
 
 def build_services(settings: Settings) -> Services:
     redis = settings.redis.connect()
-    store = VerificationStore(redis, settings.secret)
+    # events are off until enable_events() says which services take webhooks
+    event_log = EventLog.off(redis)
+    store = VerificationStore(redis, settings.secret, event_log)
     events = Events()
     gateway, simulator = _gateway(settings)
     notifier = DeliveryNotifier(store, settings.secret, settings.public_url, events=events)
-    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events)
+    limits = PhoneLimits(store_client=redis, secret=settings.secret, on_event=events,
+                         events=event_log)
     verifications = VerificationService(store=store, gateway=gateway,
                                         claim_hold_seconds=settings.gateway.timeout * 3 + 5,
                                         on_event=events, notifier=notifier, limits=limits)
@@ -96,7 +112,18 @@ def build_services(settings: Settings) -> Services:
                     tenants=registry, service_admin=service_admin, admin=admin_side,
                     twilio_sids=VerificationSids(redis, settings.secret),
                     stats=stats.build(redis, events, service_ids=lambda: [
-                        tenant.id for tenant in registry.all()]))
+                        tenant.id for tenant in registry.all()],
+                        webhook_backlog=lambda: waiting_events(store)),
+                    webhooks=Webhooks(Secrets(redis, settings.secret),
+                                      FailedDeliveries(redis, event_log)))
+
+
+def enable_events(services: Services, current: Callable[[], Services]) -> None:
+    """Events on while any service of ``current()`` (the app's services as they are now:
+    a test may replace them) has a webhook URL; asked in memory at each decision."""
+    from service.webhooks.targets import any_target
+
+    services.store.events.enabled = lambda: any_target(current())
 
 
 def build_app(config: Settings | Mapping[str, str] | None = None, *,
@@ -122,6 +149,7 @@ def build_app(config: Settings | Mapping[str, str] | None = None, *,
 
     services = build_services(settings)
     app.extensions[context.EXTENSION] = services
+    enable_events(services, lambda: app.extensions[context.EXTENSION])
     services.admin.ops.start_originator_check(services.startup_notes)
 
     # extensions
@@ -131,7 +159,7 @@ def build_app(config: Settings | Mapping[str, str] | None = None, *,
     observe.init_app(app, services)
 
     # blueprints
-    from service.http import admin, console, delivery, ops, otp, twilio
+    from service.http import admin, console, delivery, ops, otp, twilio, webhooks
     from service.http import stats as admin_stats
 
     app.register_blueprint(ops.bp)
@@ -139,6 +167,7 @@ def build_app(config: Settings | Mapping[str, str] | None = None, *,
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_stats.bp)
     app.register_blueprint(delivery.bp)
+    app.register_blueprint(webhooks.bp)
     console.init_app(app, settings)  # the web console at /admin/: session cookie, CSRF
     twilio.init_app(app)  # issue 19: /v2, Twilio Verify's face over the same domain
     if settings.sandbox:

@@ -117,6 +117,17 @@ def _delivery_poll(args) -> int:
     return 0
 
 
+def _worker(args) -> int:
+    """Deliver the services' events to their webhooks until SIGTERM."""
+    from service.webhooks.running import run
+    from service.webhooks.worker import Timing
+
+    if args.backoff_base <= 0:
+        raise SystemExit("--backoff-base must be above 0")
+    return run(Timing(backoff_base=args.backoff_base, claim_idle=args.claim_idle),
+               args.metrics_port)
+
+
 def _command(sub, name: str, summary: str, run, description: str | None = None):
     command = sub.add_parser(name, help=summary, description=description or summary + ".")
     command.set_defaults(run=run)
@@ -140,6 +151,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, metavar="N",
                        help="gunicorn worker processes (default: $WEB_CONCURRENCY or 2; "
                             "always 1 in sandbox mode)")
+    worker = _command(sub, "worker", "deliver events to the services' webhooks (run as many "
+                      "as you like; needs REDIS_URL)", _worker)
+    worker.add_argument("--metrics-port", type=int, default=9100, metavar="PORT",
+                        help="serve /metrics on this port, 0 for none (default: %(default)s)")
+    worker.add_argument("--backoff-base", type=float, default=5.0, metavar="SECONDS",
+                        help="wait before the first retry; each further one waits about "
+                             "twice as long, at most an hour (default: %(default)g)")
+    worker.add_argument("--claim-idle", type=float, default=60.0, metavar="SECONDS",
+                        help="take over events another worker read this long ago and never "
+                             "settled: it died (default: %(default)g)")
     sim = _command(sub, "simulator", "run the ASPSMS simulator on 127.0.0.1", _simulator,
                    "Run a local ASPSMS JSON gateway (with /_sim/ test controls) on "
                    "127.0.0.1 until Ctrl-C.")

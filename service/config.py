@@ -95,6 +95,8 @@ class Settings:
     phones: PhonePolicy
     trusted_proxies: int
     log_level: str
+    # webhooks may reach private, loopback and link-local addresses (development, sandbox)
+    webhook_allow_private: bool = False
 
 
 class Var(NamedTuple):
@@ -140,6 +142,7 @@ READERS: dict[str, Callable[[Env], Any] | Var] = {
     "limits.budget_global": Var("OTP_BUDGET_GLOBAL"),
     "trusted_proxies": lambda env: env.integer("OTP_TRUSTED_PROXIES", 0, 0, 10),
     "policy.sms_enabled": Var("OTP_SMS_ENABLED", Env.flag),
+    "webhook_allow_private": lambda env: env.boolean("OTP_WEBHOOK_ALLOW_PRIVATE", env.sandbox),
     "log_level": log_level,
 }
 PARTS: dict[str, type] = {"gateway": GatewaySettings, "redis": RedisSettings, "keys": Keys,

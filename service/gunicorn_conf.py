@@ -130,6 +130,13 @@ def nworkers_changed(server, new_value, old_value) -> None:
     serving.keep_one_worker(server, new_value)
 
 
+def post_worker_init(worker) -> None:
+    """In sandbox mode the webhook worker runs in the serving process (issue 18)."""
+    from service.webhooks.running import start_in_process
+
+    start_in_process(worker.wsgi)
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 

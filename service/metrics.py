@@ -68,6 +68,17 @@ GATEWAY_CREDITS = Gauge("aspsms_credits",
                         "Credits left on the ASPSMS account as the gateway last reported "
                         "(read again by a scrape when older than 5 minutes)",
                         multiprocess_mode="mostrecent")
+WEBHOOK_DELIVERIES = Counter(
+    "otp_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, rejected: a non-2xx answer, timeout, "
+    "error: no connection, refused: a private address, unsigned: no secret yet, failed: "
+    "given up after a day, skipped: the service takes no such event)", ["outcome"])
+WEBHOOK_RETRY_BACKLOG = Gauge("otp_webhook_retry_backlog",
+                              "Webhook events waiting for another delivery attempt",
+                              multiprocess_mode="max")
+WEBHOOK_OLDEST_SECONDS = Gauge("otp_webhook_oldest_undelivered_seconds",
+                               "Age of the oldest event not yet delivered (0: none)",
+                               multiprocess_mode="max")
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests by method, route template, status",
                         ["method", "route", "status"])
 HTTP_SECONDS = Histogram("http_request_duration_seconds", "HTTP request duration",
@@ -95,6 +106,20 @@ def count_store_error(source: str = "call") -> None:
 
 def count_breaker_trip(kind: str) -> None:
     BREAKER_TRIPS.labels(kind=bounded(kind)).inc()
+
+
+_WEBHOOK_OUTCOMES = frozenset({"delivered", "rejected", "timeout", "error", "refused",
+                               "unsigned", "failed", "skipped"})
+
+
+def count_webhook_delivery(outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(outcome=outcome if outcome in _WEBHOOK_OUTCOMES else "other").inc()
+
+
+def set_webhook_backlog(retries: int, oldest_seconds: float) -> None:
+    """The workers' view of the event streams (each worker sets the same values)."""
+    WEBHOOK_RETRY_BACKLOG.set(retries)
+    WEBHOOK_OLDEST_SECONDS.set(oldest_seconds)
 
 
 def record_credits(credits: float) -> None:

@@ -66,6 +66,7 @@ SERVICE_ROWS = [
     ("OTP_BUDGET_GLOBAL", {"OTP_BUDGET_GLOBAL": "5 per fortnight"}),
     ("OTP_TRUSTED_PROXIES", {"OTP_TRUSTED_PROXIES": "-1"}),
     ("OTP_SMS_ENABLED", {"OTP_SMS_ENABLED": "maybe"}),
+    ("OTP_WEBHOOK_ALLOW_PRIVATE", {"OTP_WEBHOOK_ALLOW_PRIVATE": "sometimes"}),
     ("LOG_LEVEL", {"LOG_LEVEL": "LOUD"}),
 ]
 

@@ -156,7 +156,7 @@ SERVICE_PAGES = {"/admin/console/services", "/admin/console/services/default",
 @pytest.mark.parametrize("path", ["/admin/", "/admin/console/originators",
                                   "/admin/console/lockouts", "/admin/console/audit",
                                   "/admin/console/messages", "/admin/console/dashboard",
-                                  "/admin/console/verifications",
+                                  "/admin/console/verifications", "/admin/console/webhooks",
                                   *sorted(SERVICE_PAGES)])
 def test_every_page_sends_a_visitor_without_a_session_to_sign_in(app, http, path, simulator):
     assert path in console_routes(app, "GET")
@@ -170,7 +170,8 @@ def test_the_page_table_above_lists_every_page_of_the_console(app):
                                                "/admin/console/lockouts", "/admin/console/audit",
                                                "/admin/console/messages",
                                                "/admin/console/dashboard",
-                                               "/admin/console/verifications", *SERVICE_PAGES}
+                                               "/admin/console/verifications",
+                                               "/admin/console/webhooks", *SERVICE_PAGES}
 
 
 # -- the session --------------------------------------------------------------------------
@@ -288,7 +289,7 @@ FORM = {"originator": NUMERIC, "unlock_code": "12345678", "phone": PHONE, "key":
 def test_every_form_post_without_a_valid_csrf_token_is_refused_and_does_nothing(
         app, console, simulator, token, reason):
     routes = console_routes(app, "POST")
-    assert len(routes) == 11
+    assert len(routes) == 12
     assert csrf_token(console.get("/admin/console/lockouts"))  # the session has a token
     before = audit_actions(app)
     for path in routes:

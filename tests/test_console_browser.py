@@ -192,6 +192,7 @@ PAGES = [
     ("services", "/admin/console/services"),
     ("service", "/admin/console/services/default"),
     ("service-edit", "/admin/console/services/default/edit"),
+    ("webhooks", "/admin/console/webhooks"),
     ("not-found", "/admin/console/no-such-page"),
 ]
 WIDTHS = [390, 1280]  # a phone (iPhone 12-15) and a laptop
@@ -211,6 +212,13 @@ def fill_the_sandbox(app, base_url: str) -> None:
     for number in range(8):
         audit.record("operations-team-on-call", "originator.unlock_code",
                      f"+417******{number:02d}", "upstream_insufficient_credits")
+    from service.webhooks.payload import Event
+
+    for number in range(3):  # failed webhook deliveries, each with its retry button
+        event = Event("otp:{events}:ev", f"179600000000{number}-0",
+                      {"type": "verification.max_attempts_reached",
+                       "vid": "vf_1a2bAbCdEfGhIjKlMnOpQrStUv"})
+        app.extensions["otp"].webhooks.failed.record(event, 27, "the receiver answered 503")
     key = {"Authorization": f"Bearer {SANDBOX_CLIENT_KEY}"}
     for phone in ("+41791234567", "+41791234568"):
         requests.post(base_url + "/otp/start", json={"phone": phone, "locale": "fr"},

@@ -406,3 +406,20 @@ def test_the_managed_redis_example_is_a_configuration_the_service_reads(tmp_path
     settings = load_settings(environ)
     assert settings.redis.url == contents["REDIS_URL"]
     assert settings.keys.clients == {"web": "web-key-0123456789abcdef"}
+
+
+def test_the_webhook_workers_run_beside_the_api_with_its_configuration(compose):
+    """Issue 18: `aspsms-verify worker` in compose and as its own Kubernetes Deployment."""
+    worker = compose["services"]["worker"]
+    assert worker["command"][:2] == ["aspsms-verify", "worker"]
+    assert worker["environment"] == compose["services"]["api"]["environment"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+
+    deployment = resource("Deployment", "aspsms-verify-worker")["spec"]["template"]
+    [container] = deployment["spec"]["containers"]
+    [api] = resource("Deployment", "aspsms-verify")["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:2] == ["aspsms-verify", "worker"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    credentials = {e["name"] for e in api["env"] if e["name"].endswith("_FILE")}
+    assert credentials <= {e["name"] for e in container["env"]}
+    assert container["envFrom"] == api["envFrom"]

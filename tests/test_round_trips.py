@@ -178,3 +178,34 @@ def test_checks_queued_behind_a_slow_check_poll_redis_a_bounded_number_of_times(
     # per check: its client limit, the read, a settlement or none, and its claim polls
     # (about a dozen when it waits the whole CLAIM_WAIT_SECONDS; ~200 each at a fixed 10 ms)
     assert len(waited) <= 50 * (3 + 16), Counter(waited)
+
+
+def test_events_for_webhooks_cost_a_start_and_a_check_no_round_trip(
+        make_app, simulator, auth, round_trips):
+    """Issue 18: each decision's script appends its event; nothing else is sent."""
+    from tests.conftest import ADMIN_KEY
+
+    app = make_app(OTP_RESEND_COOLDOWN="0", OTP_LIMIT_START_PER_IP="100 per hour",
+                   OTP_LIMIT_PER_CLIENT="1000 per minute")  # one item each, as above
+    services = app.extensions["otp"]
+    http = app.test_client()
+    assert http.patch("/admin/services/default", json={"webhook_url": "https://example.org/h"},
+                      headers={"Authorization": f"Bearer {ADMIN_KEY}"}).status_code == 200
+    warm = http.post("/otp/start", json={"phone": "+41791110910"}, headers=auth)
+    http.post("/otp/check", json={"id": warm.get_json()["id"], "code": "000000"}, headers=auth)
+
+    round_trips.clear()
+    started = http.post("/otp/start", json={"phone": "+41791110911"}, headers=auth)
+    start_trips = list(round_trips)
+    round_trips.clear()
+    checked = http.post("/otp/check", json={"id": started.get_json()["id"],
+                                            "code": last_code(simulator, "+41791110911")},
+                        headers=auth)
+    check_trips = list(round_trips)
+
+    assert checked.get_json()["valid"] is True
+    assert Counter(start_trips) == Counter({"EVALSHA": 3}), start_trips
+    assert Counter(check_trips) == Counter({"EVALSHA": 3, "HGETALL": 1}), check_trips
+    stream = services.redis.xrange("otp:{events}:ev")
+    assert [fields["type"] for _, fields in stream][-2:] == ["verification.started",
+                                                             "verification.approved"]

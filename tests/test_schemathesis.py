@@ -151,7 +151,8 @@ def secured_operations():
 def send_to(base: str, operation, headers: dict[str, str]) -> requests.Response:
     path = operation.path.format(verification_id=EXAMPLE_ID, originator="Verify",
                                  service_id="default", key_id="key_0000000000000000",
-                                 service_sid=SERVICE_SID, sid=EXAMPLE_PHONE)
+                                 service_sid=SERVICE_SID, sid=EXAMPLE_PHONE,
+                                 delivery_id="msg_events_0-1")
     return requests.request(operation.method.upper(), base + path, json={}, headers=headers,
                             timeout=10)
 

@@ -16,6 +16,7 @@ from service.gateway import GatewayError
 from service.http import schemas
 from service.http.auth import admin_required
 from service.http.context import services
+from service.http.webhooks import webhook_admin
 from service.tenants.manage import ServiceAdmin
 
 bp = Blueprint("services", __name__, url_prefix="/services")
@@ -46,7 +47,17 @@ def _body() -> Any:
 def create_service():
     """A new service; fields left out are the deployment's defaults."""
     created = _manage().create(g.admin, _body())
-    return jsonify({**created, "originator_status": originator_status(created, False)}), 201
+    return jsonify({**created, "originator_status": originator_status(created, False),
+                    **_first_secret(created)}), 201
+
+
+def _first_secret(entry: dict[str, Any]) -> dict[str, str]:
+    """A webhook's signing secret is made with the webhook (contract §8): the answer that
+    first gives a service a ``webhook_url`` shows it, this once, as ``webhook_secret``
+    (audited as a rotation); later ones come from POST …/webhook-secret."""
+    if not entry.get("webhook_url") or services().webhooks.secrets.signing(entry["id"]):
+        return {}
+    return {"webhook_secret": webhook_admin().rotate_secret(g.admin, entry["id"])}
 
 
 @bp.get("")
@@ -70,7 +81,8 @@ def read_service(service_id: str):
 def update_service(service_id: str):
     """Set fields (null: back to the deployment's default); effective everywhere in 1 s."""
     updated = _manage().update(g.admin, service_id, _body())
-    return jsonify({**updated, "originator_status": originator_status(updated, False)})
+    return jsonify({**updated, "originator_status": originator_status(updated, False),
+                    **_first_secret(updated)})
 
 
 @bp.delete("/<service_id>")

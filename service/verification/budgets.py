@@ -51,13 +51,15 @@ from service.events import Event
 from service.storage import store_call
 from service.verification.decisions import Count, Counted
 from service.verification.end_users import NO_END_USER, EndUser
+from service.verification.event_log import BREAKERS_TAG, EventLog
 from service.verification.phones import Phone
 from service.verification.policy import Limits
 from service.verification.scripts import register_script
 from service.verification.tenant import DEFAULT, Tenant
+from service.verification.uncount import CountedSend, Uncount
 
 log = logging.getLogger(__name__)
-BREAKER_TAG = "{otp-breakers}"  # one slot: a send's limits, budgets and breakers
+BREAKER_TAG = "{" + BREAKERS_TAG + "}"  # one slot: a send's limits, budgets and breakers
 # Originator unlock codes to one number: an operator needs one, maybe a retry; more is abuse.
 UNLOCK_CODE_LIMIT = "3 per hour;5 per day"
 _UNLOCK_ITEMS = parse_many(UNLOCK_CODE_LIMIT)
@@ -117,11 +119,13 @@ class Counting:
 class PhoneLimits:
     def __init__(self, *, store_client, secret: bytes,
                  on_event: Callable[..., None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, events: EventLog | None = None):
         self._secret = secret
+        self.event_log = events or EventLog.off(store_client)  # budget.breaker_tripped
         self._clock = clock
         self.on_event = on_event or (lambda *args, **kwargs: None)
         self._script = register_script(store_client, "count_limits")
+        self.take_back = Uncount(store_client)  # a send the gateway surely did not carry out
 
     def _hash(self, value: str) -> str:
         return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:32]
@@ -145,10 +149,11 @@ class PhoneLimits:
                 for item in items]
 
     def count_send(self, tenant: Tenant, phone: Phone, phone_hash: str,
-                   end_user: EndUser = NO_END_USER, *, safe: bool = False) -> None:
+                   end_user: EndUser = NO_END_USER, *, safe: bool = False) -> CountedSend:
         """Count one send against the phone's and the end user's limits and the budgets, or
         refuse it: a tripped breaker, or a limit or budget whose window is full (which trips
-        its breaker). ``safe``: a safe-listed number, past every budget and breaker."""
+        its breaker). ``safe``: a safe-listed number, past every budget and breaker. What it
+        counted, for :attr:`take_back`."""
         items = limit_items(tenant.limits)
         own = self._counted(items["start_per_phone"], BREAKER_TAG, "start_per_phone",
                             scoped(tenant.id, phone_hash))
@@ -156,7 +161,8 @@ class PhoneLimits:
                             ("start_per_end_user", end_user.id)):
             if value:
                 own += self._counted(items[kind], BREAKER_TAG, kind, scoped(tenant.id, value))
-        self._count_sms(tenant, phone, [] if safe else self._budget_scopes(tenant, phone), own)
+        scopes = [] if safe else self._budget_scopes(tenant, phone)
+        return self._count_sms(tenant, phone, scopes, own)
 
     def count_unlock_code(self, tenant: Tenant, phone: Phone, phone_hash: str) -> None:
         """An originator unlock code is an SMS too: counted like a send against the budgets,
@@ -165,12 +171,14 @@ class PhoneLimits:
         self._count_sms(tenant, phone, self._budget_scopes(tenant, phone), own)
 
     def _count_sms(self, tenant: Tenant, phone: Phone, scopes: list[tuple[str, str]],
-                   own: list[_Counted]) -> None:
+                   own: list[_Counted]) -> CountedSend:
         items = limit_items(tenant.limits)
         counted = [c for index, (kind, scope) in enumerate(scopes, start=1)
                    for c in self._counted(items[kind], BREAKER_TAG, kind, scope, breaker=index)]
         breakers = [(kind, self.breaker_key(kind, scope)) for kind, scope in scopes]
-        self._count(self._counting(breakers, counted + own, phone.country, tenant.id))
+        counting = self._counting(breakers, counted + own, phone.country, tenant.id)
+        self._count(counting)
+        return CountedSend(tuple(c.key for c in counting.counted), counting.args[0])
 
     def check_windows(self, tenant: Tenant, phone_hash: str) -> tuple[tuple[str, int, int], ...]:
         """The check limit's windows, as (key, amount, window ms), in the phone's slot: the
@@ -194,16 +202,20 @@ class PhoneLimits:
         counted = self._counted(limit_items(tenant.limits)["check_per_end_user_ip"],
                                 f"{{ip{end_user.ip[:4]}}}", "check_per_end_user_ip",
                                 scoped(tenant.id, end_user.ip))
-        return self._counting([], counted)
+        return self._counting([], counted, service=tenant.id, tag=f"ip{end_user.ip[:4]}")
 
     def _counting(self, breakers: list[tuple[str, str]], counted: list[_Counted],
-                  country: str = "", service: str = DEFAULT) -> Counting:
+                  country: str = "", service: str = DEFAULT, *,
+                  tag: str = BREAKERS_TAG) -> Counting:
+        """``tag``: the keys' hash tag (without braces), where a tripped breaker's event
+        goes (lua/_event.lua); ``service``: whose send it is."""
         args: list = [int(self._clock() * 1000), len(breakers)]
         for c in counted:
             args += [c.item.amount, c.item.get_expiry() * 1000, c.breaker]
+        args.append(service)  # whose send this is (budget.breaker_tripped)
         return Counting(self._script, tuple(breakers), tuple(counted),
-                        (*(key for _, key in breakers), *(c.key for c in counted)), tuple(args),
-                        country, service)
+                        (*(key for _, key in breakers), *(c.key for c in counted),
+                         self.event_log.stream(tag)), tuple(args), country, service)
 
     @store_call
     def _count(self, counting: Counting) -> None:
@@ -246,6 +258,9 @@ class NoLimits:
 
     def count_send(self, tenant: Tenant, phone: Phone, phone_hash: str,
                    end_user: EndUser = NO_END_USER, *, safe: bool = False) -> None:
+        pass
+
+    def take_back(self, counted: CountedSend | None) -> None:
         pass
 
     def count_unlock_code(self, tenant: Tenant, phone: Phone, phone_hash: str) -> None:

@@ -8,10 +8,13 @@ from service import tracing
 from service.verification import keys
 
 # Shared Lua functions, prepended to the scripts that use them.
-PRELUDES = {"claim_attempt": ("_moving_window", "_spend_attempt", "_history"),
-            "settle_check": ("_spend_attempt", "_history"), "count_limits": ("_moving_window",),
-            "reserve_send": ("_kept_send", "_history"), "undo_send": ("_kept_send", "_history"),
-            "record_delivery": ("_kept_send", "_history"), "end_pending": ("_history",)}
+PRELUDES = {"claim_attempt": ("_event", "_moving_window", "_spend_attempt", "_history"),
+            "settle_check": ("_event", "_spend_attempt", "_history"),
+            "count_limits": ("_event", "_moving_window"),
+            "reserve_send": ("_event", "_kept_send", "_history"),
+            "undo_send": ("_event", "_kept_send", "_history"),
+            "record_delivery": ("_event", "_kept_send", "_history"),
+            "end_pending": ("_event", "_history")}
 # The support lookup's bounds (keys.py), defined once for _history.lua
 HISTORY_CONSTANTS = (f"local HISTORY_MS, HISTORY_PER_PHONE, HISTORY_PER_VERIFICATION = "
                      f"{keys.HISTORY_MS}, {keys.HISTORY_PER_PHONE}, "

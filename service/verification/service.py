@@ -32,6 +32,7 @@ from service.verification.policy import Policy
 from service.verification.store import UNREAD, Unreplicated, VerificationStore
 from service.verification.take_backs import TakeBacks
 from service.verification.tenant import DEFAULT, Tenant
+from service.verification.uncount import CountedSend
 from service.verification.upstream import problem_for
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,11 @@ class VerificationService(Checks):
         plan = self._plan(tenant, client, request)
         self.take_backs.flush(plan.phone_hash)  # this phone's undos the store failed, first
         seen, reservation = self._reserve(tenant.policy, plan)
+        counted = None  # a test number counts nothing
         if not plan.test:
             try:  # counted after the reservation, so only sends count (a breaker too)
-                self.limits.count_send(tenant, plan.phone, plan.phone_hash, plan.end_user,
-                                       safe=plan.safe)
+                counted = self.limits.count_send(tenant, plan.phone, plan.phone_hash,
+                                                 plan.end_user, safe=plan.safe)
             except Exception:  # a refusal, the store down, or a bug in count_limits.lua
                 self._take_back(plan, reservation, seen)
                 raise
@@ -88,7 +90,7 @@ class VerificationService(Checks):
         try:
             self._deliver(tenant.policy, verification)
         except GatewayError as e:
-            raise self._send_failed(plan, reservation, seen, e) from e
+            raise self._send_failed(plan, reservation, seen, e, counted) from e
         self.on_event(Event.SENT, country=plan.phone.country, test=plan.test,
                       verification=verification)
         return Started(verification, reservation.outcome is Send.CREATED)
@@ -115,14 +117,17 @@ class VerificationService(Checks):
             safe=any(phone.e164.startswith(entry) for entry in policy.safe_list))
 
     def _send_failed(self, plan: StartPlan, reservation: Reservation, seen: str | None,
-                     error: GatewayError) -> errors.ServiceError:
+                     error: GatewayError, counted: CountedSend | None) -> errors.ServiceError:
         """A send without an answer may have texted the code and been charged, so it stands
         as sent: it counts toward OTP_MAX_SENDS (its limits and budgets are counted
         already), the verification stays pending, a resend awaits the cooldown. Any other
-        failed send is taken back."""
+        failed send is taken back; its limits and budgets (``counted``) only when the gateway
+        surely did nothing (sent nothing, charged nothing): another may have texted someone."""
         unknown = isinstance(error, GatewayTimeout) and error.outcome_unknown
         if not unknown:
             self._take_back(plan, reservation, seen)
+        if not error.may_have_acted:
+            self.limits.take_back(counted)
         self.on_event(Event.SEND_FAILED, country=plan.phone.country, service=plan.service)
         problem = problem_for(error, verification_id=reservation.verification_id)
         if unknown:

@@ -31,6 +31,7 @@ from service.verification.decisions import (
     Undo,
 )
 from service.verification.end_users import EndUser
+from service.verification.event_log import EventLog
 from service.verification.keys import (
     FAILURE_MEMORY_MS,
     PENDING_HORIZON_MS,
@@ -58,9 +59,11 @@ class Unreplicated(StoreUnavailable):
 
 
 class VerificationStore:
-    def __init__(self, client: redis.Redis, secret: bytes):
+    def __init__(self, client: redis.Redis, secret: bytes, events: EventLog | None = None):
         self.redis = client
         self._secret = secret
+        # each decision's event goes to its slot's stream (lua/_event.lua); off by default
+        self.events = events or EventLog.off(client)
         self._replicas = ReplicaGuard(client)
         self._scripts = {name: register_script(client, name) for name in SCRIPTS}
 
@@ -151,6 +154,7 @@ class VerificationStore:
             keys.history_key(phone_hash),
             keys.timeline_key(seen_pointer if read else new_id),
             keys.timeline_key(new_id),
+            self.events.stream(phone_hash[:4]),
         ]
         flat = [item for pair in fields.items() for item in pair]
         args = [now_ms, seen_pointer or "", new_id, RETENTION_MS, cooldown_ms, max_sends,
@@ -171,7 +175,8 @@ class VerificationStore:
         names = [keys.pointer_key(client, phone_hash),
                 keys.verification_key(reservation.verification_id),
                 keys.awaiting_delivery_key(phone_hash[:4]),
-                keys.timeline_key(reservation.verification_id)]
+                keys.timeline_key(reservation.verification_id),
+                self.events.stream(phone_hash[:4])]
         send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
                 send, reference]
@@ -187,7 +192,7 @@ class VerificationStore:
         :meth:`settle_check`, for a claim found never settled."""
         names = [keys.verification_key(verification_id),
                  keys.failure_key(phone_hash, service), *(key for key, _, _ in windows),
-                 keys.timeline_key(verification_id)]
+                 self.events.stream(phone_hash[:4]), keys.timeline_key(verification_id)]
         args = [now_ms, client, hold_ms, masked_phone, *lockout, FAILURE_MEMORY_MS,
                 *(value for _, amount, window in windows for value in (amount, window))]
         answer, replicated = self._replicas.run(self._scripts["claim_attempt"], names, args,
@@ -206,7 +211,7 @@ class VerificationStore:
         before the phone locks, the first and the longest lock (ms); ``token_reference``:
         the token the check asked about (spent when the outcome is unknown)."""
         names = [keys.verification_key(verification_id), keys.failure_key(phone_hash, service),
-                 keys.timeline_key(verification_id)]
+                 keys.timeline_key(verification_id), self.events.stream(phone_hash[:4])]
         args = [now_ms, outcome, masked_phone, *lockout, FAILURE_MEMORY_MS, token_reference]
         return Settlement.parse(self._scripts["settle_check"](keys=names, args=args))
 
@@ -214,7 +219,8 @@ class VerificationStore:
     def end_pending(self, verification_id: str, *, client: str, now_ms: int, status: str,
                     masked_phone: str) -> Ending:
         return Ending.parse(self._scripts["end_pending"](
-            keys=[keys.verification_key(verification_id), keys.timeline_key(verification_id)],
+            keys=[keys.verification_key(verification_id), keys.timeline_key(verification_id),
+                  self.events.stream(verification_id[3:7])],
             args=[now_ms, client, status, masked_phone]))
 
     @store_call
@@ -234,7 +240,8 @@ class VerificationStore:
         if key is None:
             return DeliveryRecord(Recorded.NOT_FOUND)
         return DeliveryRecord.parse(self._scripts["record_delivery"](
-            keys=[key, keys.timeline_key(verification_id)],
+            keys=[key, keys.timeline_key(verification_id),
+                  self.events.stream(verification_id[3:7])],
             args=[send, status, reason, reason_text, "" if at_ms is None else at_ms]))
 
     # -- sends awaiting a delivery status (the delivery poll) ----------------------------

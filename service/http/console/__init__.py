@@ -16,7 +16,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from service.admin.console_sessions import IDLE_SECONDS, cookie_key
 from service.errors import ServiceError, StoreUnavailable
-from service.http.console import dashboard, lookup, pages, services, signing  # noqa: F401 (routes)
+from service.http.console import (  # noqa: F401 (their routes)
+    dashboard,
+    lookup,
+    pages,
+    services,
+    signing,
+    webhooks,
+)
 from service.http.console.base import SECURITY_HEADERS, Message, bp, csrf
 from service.http.problems import http_problem
 from service.storage import STORE_ERRORS

@@ -5,15 +5,16 @@
 -- closed): the verification waits for a resend, which brings a new token.  That is marked by
 -- settle_check.lua, or here for a claim that was never settled (its answer was lost).
 -- KEYS[1] the verification   KEYS[2] the phone's failure record
--- KEYS[3..#KEYS - 1] the moving windows (_moving_window.lua) of the phone's check limit, if
--- any   KEYS[#KEYS] the verification's timeline (_history.lua)
+-- KEYS[3..#KEYS - 2] the moving windows (_moving_window.lua) of the phone's check limit, if
+-- any   KEYS[#KEYS - 1] the slot's event stream (_event.lua)
+-- KEYS[#KEYS] the verification's timeline (_history.lua)
 -- ARGV[1] now (ms)   ARGV[2] client name   ARGV[3] how long a claim may be held (ms)
 -- ARGV[4] the masked phone, written when the verification ends here
 -- ARGV[5..8] the lockout (_spend_attempt.lua)   ARGV[9..] per window: amount, window (ms)
 -- Answers {'claimed', the token reference to check}, {'not_found'}, {'closed', status}, {'locked', wait ms},
 -- {'busy', wait ms}, {'resend_required'} or {'limited', window index, wait ms}.
 local now = tonumber(ARGV[1])
-local timeline, windows = KEYS[#KEYS], #KEYS - 1
+local timeline, windows, stream = KEYS[#KEYS], #KEYS - 2, KEYS[#KEYS - 1]
 local v = redis.call('HMGET', KEYS[1], 'client', 'status', 'expires', 'busy', 'ref', 'spent_ref')
 if not v[1] or v[1] ~= ARGV[2] then
   return {'not_found'}
@@ -24,6 +25,7 @@ end
 if tonumber(v[3]) <= now then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'ended', ARGV[1], 'phone', ARGV[4])
   remember(timeline, now, {'ended', 'expired'})
+  emit(stream, 'verification.expired', KEYS[1], now)
   return {'closed', 'expired'}
 end
 local locked = tonumber(redis.call('HGET', KEYS[2], 'locked_until') or '0')
@@ -42,8 +44,9 @@ if busy > 0 then
   redis.call('HDEL', KEYS[1], 'busy')
   redis.call('HSET', KEYS[1], 'spent_ref', v[5])
   local lockout = {ARGV[5], ARGV[6], ARGV[7], ARGV[8]}
-  local left = spend_attempt(KEYS[1], KEYS[2], ARGV[1], ARGV[4], lockout)
+  local left, locked_now = spend_attempt(KEYS[1], KEYS[2], ARGV[1], ARGV[4], lockout)
   remember_spent(timeline, KEYS[2], now, 'unknown', left)
+  spent_events(stream, KEYS[1], now, left, locked_now)
   if left <= 0 then
     return {'closed', 'max_attempts_reached'}
   end

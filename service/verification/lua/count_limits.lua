@@ -2,9 +2,10 @@
 -- the circuit breakers of the budgets among them.  One round trip however many limits and
 -- items ("5 per hour;10 per day" is two): a request refused by one limit is counted by none.
 -- KEYS[1..B]  breakers: a string holding the time (ms) until which its scope is refused
--- KEYS[B+1..] one moving window (_moving_window.lua) per limit item
+-- KEYS[B+1..n-1] one moving window (_moving_window.lua) per limit item
+-- KEYS[n] the event stream of the breakers' slot (_event.lua)
 -- ARGV[1] now (ms)   ARGV[2] B   then per limit item: amount, window (ms), its breaker's
---         index in KEYS (0: none)
+--         index in KEYS (0: none); last, the service id (for budget.breaker_tripped)
 -- Answers {'ok'}, {'tripped', breaker index, wait ms} when a breaker was already open, or
 -- {'refused', item index, wait ms, 1 if this refusal opened the item's breaker else 0}.
 local now = tonumber(ARGV[1])
@@ -16,7 +17,7 @@ for b = 1, breakers do
   end
 end
 local items = {}
-for i = 1, #KEYS - breakers do
+for i = 1, #KEYS - breakers - 1 do
   local at = 2 + (i - 1) * 3
   local item = {KEYS[breakers + i], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])}
   local breaker = tonumber(ARGV[at + 3])
@@ -26,6 +27,10 @@ for i = 1, #KEYS - breakers do
       -- a spent budget refuses every send in its scope for one whole window
       local opened = redis.call('SET', KEYS[breaker], string.format('%d', now + item[3]),
                                 'PX', item[3], 'NX')
+      if opened then
+        emit(KEYS[#KEYS], 'budget.breaker_tripped', false, now,
+          {'svc', ARGV[#ARGV], 'breaker', KEYS[breaker], 'until', string.format('%d', now + item[3])})
+      end
       return {'refused', i, string.format('%d', item[3]), opened and 1 or 0}
     end
     return {'refused', i, string.format('%d', wait), 0}

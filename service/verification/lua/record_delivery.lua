@@ -5,7 +5,7 @@
 -- or phone, so reports still land after the verification has ended, while it is retained.
 -- Answers updated | unchanged | stale | kept (recorded for the previous send, see below) |
 -- not_found, and the verification's delivery status.
--- KEYS[1] the verification   KEYS[2] its timeline (_history.lua)
+-- KEYS[1] the verification   KEYS[2] its timeline (_history.lua)   KEYS[3] the event stream
 -- ARGV[1] send number  ARGV[2] status  ARGV[3] reason code ('' for none)
 -- ARGV[4] the reason's meaning  ARGV[5] when it happened (ms; '' for a new send)
 local RANK = {submitted = 0, buffered = 1, delivered = 2, failed = 2}
@@ -41,4 +41,7 @@ end
 redis.call('HSET', KEYS[1], 'delivery', ARGV[2], 'delivery_send', ARGV[1],
   'delivery_reason', ARGV[3], 'delivery_reason_text', ARGV[4], 'delivery_at', ARGV[5])
 remember(KEYS[2], ARGV[5], {'delivery', ARGV[1], ARGV[2], ARGV[3]})
+if ARGV[2] ~= 'submitted' then
+  emit(KEYS[3], 'delivery.' .. ARGV[2], KEYS[1], ARGV[5] ~= '' and ARGV[5] or nil)
+end
 return {'updated', ARGV[2]}

@@ -8,6 +8,7 @@
 -- KEYS[3] the key for a new verification
 -- KEYS[4] the slot's sends awaiting delivery: a sorted set of TRNs scored by send time (ms)
 -- KEYS[5] the phone's index, KEYS[6], KEYS[7] the timelines of KEYS[2], KEYS[3] (_history.lua)
+-- KEYS[8] the slot's event stream (_event.lua)
 -- ARGV[1] now (ms)  ARGV[2] pointer value the caller read ('' for none; '?' not read: the
 --         caller guesses there is none, saving a round trip for a phone seen for the first
 --         time, and KEYS[2] is unused)  ARGV[3] new id
@@ -70,6 +71,7 @@ if pointer ~= '' then
       track(ARGV[8] .. 'x' .. (sends + 1))
     end
     remember(KEYS[6], now, {'sent', sends + 1, string.format('%d', expires)})
+    emit_send(KEYS[8], 'verification.resent', KEYS[2], now, sends + 1)
     return with_state({'resend', pointer}, KEYS[2])
   end
 end
@@ -81,4 +83,6 @@ if ARGV[9] ~= '' then
   track(ARGV[9] .. 'x1')
 end
 remember_created(KEYS[5], KEYS[7], ARGV[3], now, {unpack(ARGV, 12, #ARGV)})
+emit_send(KEYS[8], 'verification.started', KEYS[3], now, 1)
+expiry_due(KEYS[8], ARGV[3], ARGV[7])
 return with_state({'created', ARGV[3]}, KEYS[3])

@@ -6,6 +6,7 @@
 -- new token reference.  Only a check that surely never reached the gateway ('error')
 -- releases the claim with nothing spent.
 -- KEYS[1] the verification   KEYS[2] the phone's failure record   KEYS[3] its timeline
+-- KEYS[4] the slot's event stream (_event.lua)
 -- ARGV[1] now (ms)  ARGV[2] 'valid' | 'wrong' | 'unknown' | 'error'  ARGV[3] masked phone
 -- ARGV[4..7] the lockout (_spend_attempt.lua)
 -- ARGV[8] the token reference the check asked about
@@ -32,11 +33,14 @@ if outcome == 'valid' then
   redis.call('HSET', KEYS[1], 'status', 'approved', 'ended', now, 'phone', ARGV[3])
   redis.call('DEL', KEYS[2])
   remember(KEYS[3], now, {'check', 'right'}, {'ended', 'approved'})
+  emit(KEYS[4], 'verification.approved', KEYS[1], now)
   return answer('approved')
 end
 if outcome == 'unknown' then
   redis.call('HSET', KEYS[1], 'spent_ref', ARGV[8])
 end
-local left = spend_attempt(KEYS[1], KEYS[2], now, ARGV[3], {ARGV[4], ARGV[5], ARGV[6], ARGV[7]})
+local left, locked = spend_attempt(KEYS[1], KEYS[2], now, ARGV[3],
+  {ARGV[4], ARGV[5], ARGV[6], ARGV[7]})
 remember_spent(KEYS[3], KEYS[2], now, outcome, left)
+spent_events(KEYS[4], KEYS[1], now, left, locked)
 return answer(outcome)

@@ -2,6 +2,7 @@
 -- leaves no pending verification and spends no cooldown.
 -- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
 -- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)   KEYS[4] its timeline
+-- KEYS[5] the slot's event stream (_event.lua)
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation), or 0 when the caller does
@@ -36,6 +37,11 @@ if ARGV[1] == 'created' then
   if sends > 1 then
     return 'superseded'
   end
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    -- its verification.started is taken back, or followed by verification.canceled
+    redis.call('HSET', KEYS[2], 'status', 'canceled')
+    take_back_send(KEYS[5], KEYS[2], 1, 'verification.canceled')
+  end
   if redis.call('DEL', KEYS[2]) == 1 then
     remember(KEYS[4], nil, {'undone', 1})
   end
@@ -60,4 +66,6 @@ if sends > undone then
   return 'superseded'
 end
 redis.call('HSET', KEYS[2], 'sends', undone - 1, unpack(paired(KEPT, before)))
+-- its verification.resent is taken back, or followed by delivery.failed
+take_back_send(KEYS[5], KEYS[2], undone, 'delivery.failed')
 return 'reverted'
