@@ -132,6 +132,10 @@ class _TracedScript:
                             "db.redis.script": name}
         self._kind, self._status, self._error = SpanKind.CLIENT, Status, StatusCode.ERROR
 
+    def __getattr__(self, name):
+        # the rest of the script as registered (its sha: a pipeline sends EVALSHA itself)
+        return getattr(self._script, name)
+
     def __call__(self, keys=(), args=(), client=None):
         with self._tracer.start_as_current_span(
                 self._span_name, kind=self._kind, attributes=self._attributes,

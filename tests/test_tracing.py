@@ -101,6 +101,23 @@ def test_a_start_and_a_check_are_one_span_each_with_their_scripts_and_gateway_ca
             assert not any(secret in value for secret in secrets), (span.name, value)
 
 
+def test_a_check_naming_its_end_user_is_traced_too(traced, simulator):
+    # its end-user count is pipelined with the read (EVALSHA by the script's sha): a traced
+    # script without the sha made every such check a 500
+    app, memory = traced
+    http = app.test_client()
+    user = {"end_user_ip": "203.0.113.7", "end_user_id": "user-17"}
+    started = start(http, CLIENT, PHONE, **user)
+    assert started.status_code == 201
+    code = last_code(simulator, PHONE)
+    checked = check(http, CLIENT, code, id=started.get_json()["id"], **user)
+    assert checked.status_code == 200 and checked.get_json()["valid"] is True
+    spans = finished(app, memory)
+    assert "redis claim_attempt" in children(spans, server_span(spans, "POST /otp/check"))
+    assert not any("203.0.113.7" in value or "user-17" in value
+                   for span in spans for value in every_value(span))
+
+
 def test_a_script_that_fails_is_an_error_span_naming_only_the_error_s_type(traced):
     app, memory = traced
     store = app.extensions["otp"].store
