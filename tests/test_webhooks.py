@@ -224,6 +224,10 @@ def test_a_rotation_keeps_both_secrets_valid_for_a_day(hooked, auth, admin_auth)
     "https://[::1]:9/hook", "https://[fd00:ec2::254]/", "https://localhost:9/hook",
     "http://127.0.0.1:9/hook",  # http only to loopback, and only in development
     "http://93.184.215.14/hook",
+    # IPv6 that wraps an IPv4 address: NAT64 of the metadata address, local NAT64,
+    # IPv4-compatible, 6to4 of 10.0.0.5, Teredo (Python counts most of these global)
+    "https://[64:ff9b::a9fe:a9fe]/", "https://[64:ff9b:1::a00:5]/", "https://[::a00:5]/",
+    "https://[2002:a00:5::1]/", "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
 ])
 def test_private_loopback_link_local_and_metadata_addresses_are_refused(url):
     from service.webhooks import safety

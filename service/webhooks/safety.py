@@ -57,10 +57,19 @@ def target(url: str, *, allow_private: bool) -> tuple[str, str, int]:
     return parts.scheme, host, port
 
 
+# IPv6 ranges that carry an IPv4 address and reach it through a translator or tunnel
+# (NAT64, local NAT64, IPv4-compatible, 6to4, Teredo): Python counts most of them global,
+# whatever IPv4 address they wrap (10.0.0.5, 169.254.169.254…); no webhook needs them
+_WRAPPING_IPV4 = [ipaddress.ip_network(net) for net in (
+    "64:ff9b::/96", "64:ff9b:1::/48", "::/96", "2002::/16", "2001::/32")]
+
+
 def _refused_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
+    if ip.version == 6 and any(ip in net for net in _WRAPPING_IPV4):
+        return True
     # private, loopback, link-local (cloud metadata 169.254.169.254), shared, reserved…
     return not ip.is_global or ip.is_multicast
 
