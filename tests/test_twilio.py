@@ -551,3 +551,24 @@ def test_listing_updating_or_deleting_a_service_is_twilios_405(twilio):
     assert (listed.status_code, listed.json()["code"]) == (405, 20004)
     attempts = requests.get(f"{twilio.base}/v2/Attempts", auth=twilio.basic(ADMIN_KEY), timeout=5)
     assert (attempts.status_code, attempts.json()["code"]) == (404, 20404)
+
+
+def test_a_start_whose_sid_mapping_cannot_be_written_still_answers_its_sent_code(
+        twilio, monkeypatch):
+    # the SMS is out before the VE sid's mapping is written: a store failure then must not
+    # turn the answer into a 503 (the caller would send again, into the resend cooldown)
+    from service.errors import StoreUnavailable
+    from service.verification.twilio_sids import VerificationSids
+
+    def fails(self, verification_id):
+        raise StoreUnavailable("the store did not answer")
+
+    monkeypatch.setattr(VerificationSids, "remember", fails)
+    service, http = twilio.service()
+    verification = service.verifications.create(to=PHONE, channel="sms")
+    assert http.last.status_code == 201 and verification.status == "pending"
+    assert last_code(twilio.simulator, PHONE)
+    monkeypatch.undo()
+    # reachable by its number meanwhile, which writes the mapping: then by its sid too
+    assert service.verifications(PHONE).fetch().sid == verification.sid
+    assert service.verifications(verification.sid).fetch().status == "pending"

@@ -9,11 +9,12 @@ refusals become Twilio's error bodies (:mod:`.errors`). The idempotency header i
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from service.errors import ServiceError
+from service.errors import ServiceError, StoreUnavailable
 from service.http.auth import admin_required
 from service.http.context import services
 from service.http.idempotent import IDEMPOTENCY_KEY, answer_once
@@ -26,6 +27,21 @@ from service.verification.service import StartRequest
 from service.verification.twilio_sids import VerificationSids
 
 bp = Blueprint("twilio", __name__, url_prefix="/v2")
+log = logging.getLogger(__name__)
+
+
+def _remember_sent(verification_id: str) -> None:
+    """The VE sid's mapping of a verification whose code has just been sent. If the store
+    fails now, the SMS is out all the same: the answer says so (its sid is derived, not
+    read), and a fetch by that sid finds it once the mapping is written again (any /v2
+    answer about it does); an error here would make the caller send again, into the
+    cooldown."""
+    try:
+        _sids().remember(verification_id)
+    except StoreUnavailable:
+        log.warning("the VE sid's mapping was not written (store unavailable); the "
+                    "verification stays reachable by its number",
+                    extra={"verification_id": verification_id})
 admin_bp = Blueprint("twilio_admin", __name__, url_prefix="/admin")
 TOKEN_HEADER = "I-Twilio-Idempotency-Token"
 errors.register(bp)
@@ -134,7 +150,7 @@ def create_verification(service_sid: str):
             policy = dataclasses.replace(tenant.policy, friendly_name=fields.pop("friendly_name"))
             tenant = dataclasses.replace(tenant, policy=policy)
         started = services().verifications.start(tenant, g.client, StartRequest(**fields))
-        _sids().remember(started.verification.id)
+        _remember_sent(started.verification.id)
         return Answered(201 if started.created else 200, started.verification.id), \
             started.verification
 
