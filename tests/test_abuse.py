@@ -119,7 +119,8 @@ def test_starts_for_one_end_user_id_are_cut_at_their_limit(make_app, auth, redis
 
 @pytest.mark.parametrize(("field", "value"), [
     ("end_user_ip", "192.0.2.300"), ("end_user_ip", "not an address"), ("end_user_ip", 7),
-    ("end_user_ip", "2001:db8::1::2"), ("end_user_id", ""), ("end_user_id", "x" * 129)])
+    ("end_user_ip", "2001:db8::1::2"), ("end_user_ip", " 192.0.2.1"),
+    ("end_user_ip", "fe80::1%eth0"), ("end_user_id", ""), ("end_user_id", "x" * 129)])
 @pytest.mark.parametrize("route", ["start", "check"])
 def test_a_bad_end_user_field_is_a_422_naming_it(make_app, auth, field, value, route):
     http = make_app().test_client()

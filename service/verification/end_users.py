@@ -28,7 +28,11 @@ MAX_ID_LENGTH = 128
 def normalise_ip(text: str) -> str:
     """``text`` as the unit the IP limits count: an IPv4 address, or an IPv6 /64 network
     in compressed form. ValueError for text that is no IP address."""
-    address = ipaddress.ip_address(text.strip())
+    if text != text.strip() or "%" in text:
+        # surrounding space or an IPv6 zone (fe80::1%eth0: one link of the caller's own
+        # host) is no end user's address, and a zone would name one address many ways
+        raise ValueError("not a plain IP address")
+    address = ipaddress.ip_address(text)
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
