@@ -21,10 +21,18 @@ import redis as redis_lib
 from service.storage import store_call
 from service.verification.event_log import GROUP, RETRIES_TAG, EventLog
 from service.verification.model import rfc3339
+from service.verification.phones import mask_phone
 from service.webhooks.payload import Event
 
 KEEP_MS = 30 * 24 * 3600 * 1000
 LIST_LIMIT = 500
+
+
+def _masked(fields: dict[str, str]) -> dict[str, str]:
+    """An event's fields as kept for a month: its number masked (the verification's own
+    record holds the number only while it is pending), so a redelivery shows it masked."""
+    phone = fields.get("f:phone", "")
+    return {**fields, "f:phone": mask_phone(phone)} if phone.startswith("+") else fields
 
 
 def failed_key(service_id: str) -> str:
@@ -59,7 +67,7 @@ class FailedDeliveries:
         now = int(self._clock() * 1000)
         record = {"type": event.type, "attempts": attempts, "last_error": last_error,
                   "created_ms": event.at_ms, "failed_ms": now,
-                  "fields": {**event.fields, "wid": event.webhook_id}}
+                  "fields": {**_masked(event.fields), "wid": event.webhook_id}}
         key = failed_key(event.service_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(key, event.webhook_id, json.dumps(record))
