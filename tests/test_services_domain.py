@@ -195,3 +195,18 @@ def test_a_service_that_requires_the_end_user_ip_refuses_a_request_without_it(
     assert refused.value.to_problem()["errors"] == {"end_user_ip": ["Required by this service."]}
     _, valid = first.check(strict, "app", "000000", verification_id=vid, end_user_ip="::1")
     assert valid is False  # with it, the check runs
+
+
+def test_a_pending_verification_is_checked_by_phone_after_its_country_was_disallowed(
+        processes, simulator):
+    # the phone rules judge numbers to text, not the verifications already sent: a service
+    # that narrows allowed_countries still lets its pending ones be checked by number
+    first, _ = processes
+    before = tenant()
+    first.start(before, "app", StartRequest("+4915112345699"))
+    after = dataclasses.replace(before, phones=PhonePolicy(allowed_countries=frozenset({"CH"})))
+    with pytest.raises(errors.ServiceError):  # no new code to that country
+        first.start(after, "app", StartRequest("+4915112345698"))
+    checked, valid = first.check(after, "app", last_code(simulator, "+4915112345699"),
+                                 phone="+49 151 12345699")
+    assert valid and checked.status == "approved"
