@@ -47,3 +47,9 @@ class EventLog:
 def expiry_key(stream: str) -> str:
     """The new verifications' expiries beside ``stream`` (lua/_event.lua's expiry_due)."""
     return stream + ":exp"
+
+
+def tries_key(stream: str) -> str:
+    """The attempts so far of ``stream``'s entries waiting for a retry (the workers'
+    :mod:`service.webhooks.queue`); undo_send.lua reads it: such an entry was handed out."""
+    return stream + ":try"
