@@ -8,8 +8,9 @@ the budgets' breakers, ``otp-webhooks`` for deliveries an admin asked to retry);
 workers find them by SCAN on every primary (:mod:`service.webhooks.streams`). One Redis
 holds every key anyway, so there all events go to ``otp:{events}:ev`` and nothing needs
 finding. Beside each stream, ``<stream>:exp`` holds the new verifications' expiries for the
-sweep. While no service has a webhook URL, the scripts are handed a name that is no
-stream (``…:noev``) and write no event at all: nothing piles up for nobody.
+sweep, ``<stream>:try`` the attempts of entries waiting for a retry (the workers'). While
+no service has a webhook URL, the scripts are handed a name that is no stream (``…:noev``)
+and write no event at all: nothing piles up for nobody.
 """
 
 from __future__ import annotations
