@@ -178,6 +178,46 @@ def test_a_managed_service_runs_its_flow_limits_and_budgets_on_the_topology(
     client.close()
 
 
+def test_a_send_taken_back_after_its_event_failed_a_delivery_is_followed_on_the_topology(
+        fresh, topology, simulator):
+    """undo_send.lua's keys (the stream's retries among them) share one slot on a cluster:
+    an event whose first delivery failed meanwhile (acknowledged, a retry scheduled) is
+    kept and followed by verification.canceled."""
+    from service.config import load_settings
+    from service.errors import ServiceError
+    from service.verification.budgets import PhoneLimits
+    from service.verification.event_log import EventLog
+    from service.verification.service import StartRequest, VerificationService
+    from service.verification.store import VerificationStore
+    from service.verification.tenant import Tenant
+    from service.webhooks.queue import Queue
+
+    settings = load_settings(service_env(topology.url, simulator.url, **ROOMY))
+    client = settings.redis.connect()
+    events = EventLog(sharded=topology.name == "cluster", enabled=lambda: True)
+    store = VerificationStore(client, settings.secret, events)
+    domain = VerificationService(store=store, gateway=settings.gateway.client(),
+                                 limits=PhoneLimits(store_client=client, secret=settings.secret))
+    service = Tenant(keys.DEFAULT, settings.policy, settings.limits, settings.phones)
+    stream = events.stream(store.phone_hash("+41791130710")[:4])
+    queue = Queue(client, events, "test")
+    requests.post(simulator.url + "/_sim/faults", timeout=5,
+                  json={"delay": 1.0, "http_status": 503, "endpoints": ["SendTokenSMS"]})
+
+    def first_attempt_fails():  # as the worker does while the gateway is still answering
+        [event] = wait_for(lambda: queue.read_new(stream, 10), timeout=5, interval=0.01)
+        queue.retry_at(event, 1, 0)
+
+    with ThreadPoolExecutor(1) as pool:
+        failing = pool.submit(first_attempt_fails)
+        with pytest.raises(ServiceError):
+            domain.start(service, service.id, StartRequest("+41791130710"))
+        failing.result()
+    assert [fields["type"] for _, fields in client.xrange(stream)] == [
+        "verification.started", "verification.canceled"]
+    client.close()
+
+
 def test_a_service_key_made_on_one_process_works_on_the_other_and_its_revocation_too(
         fresh, simulator):
     """Issue 17: the services registry under its one hash tag, on every topology; the

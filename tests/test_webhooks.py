@@ -484,6 +484,46 @@ def test_a_send_the_gateway_refused_after_its_event_went_out_is_followed_by_anot
         (resent["id"], 1)]  # the resend is taken back: the verification as it is now
 
 
+@pytest.mark.parametrize(("resend", "sent", "instead"), [
+    (False, "verification.started", "verification.canceled"),
+    (True, "verification.resent", "delivery.failed")])
+def test_a_send_refused_after_its_event_failed_a_first_attempt_is_followed_by_another(
+        hooked, auth, simulator, resend, sent, instead):
+    """The receiver may have processed the send's event before it answered 500: the
+    failed attempt waits for its retry (acknowledged, not pending), and taking the send
+    back must not delete it then but follow it with another event."""
+    from service.verification.event_log import tries_key
+    from tests.helpers import sim
+
+    app, http, receiver, secret = hooked
+    store = app.extensions["otp"].store
+    tries = tries_key(store.events.stream(store.phone_hash("+41791230023")[:4]))
+    answers = []
+    with running_worker(app, dataclasses.replace(FAST, backoff_base=4.0)):  # retry in 2-4 s
+        if resend:
+            start(http, auth, "+41791230023")
+            arrived(receiver, secret, "verification.started")
+        receiver.answers = [500]
+        sim(simulator, "POST", "/_sim/faults",
+            json={"delay": 1.0, "http_status": 503, "endpoints": ["SendTokenSMS"]})
+        starting = threading.Thread(target=lambda: answers.append(
+            start(app.test_client(), auth, "+41791230023").status_code))
+        starting.start()
+        # while the gateway is still answering, the first attempt failed and waits to retry
+        wait_for(lambda: app.extensions["otp"].redis.hlen(tries) == 1)
+        assert [d.status for d in receiver.deliveries][-1:] == [500]
+        starting.join(10)
+        assert answers == [502]
+        arrived(receiver, secret, instead)
+        arrived(receiver, secret, sent)  # redelivered
+
+    [event] = payloads(receiver, secret, sent)
+    [follow_up] = payloads(receiver, secret, instead)
+    assert event["data"]["verification"]["id"] == follow_up["data"]["verification"]["id"]
+    assert follow_up["data"]["verification"]["status"] == ("pending" if resend else "canceled")
+    assert follow_up["data"]["verification"]["send_count"] == 1
+
+
 def test_the_dashboard_shows_the_events_waiting_for_delivery(make_app, auth, admin_auth):
     app = make_app()
     http = app.test_client()

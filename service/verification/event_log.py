@@ -8,8 +8,9 @@ the budgets' breakers, ``otp-webhooks`` for deliveries an admin asked to retry);
 workers find them by SCAN on every primary (:mod:`service.webhooks.streams`). One Redis
 holds every key anyway, so there all events go to ``otp:{events}:ev`` and nothing needs
 finding. Beside each stream, ``<stream>:exp`` holds the new verifications' expiries for the
-sweep. While no service has a webhook URL, the scripts are handed a name that is no
-stream (``…:noev``) and write no event at all: nothing piles up for nobody.
+sweep, ``<stream>:try`` the attempts of entries waiting for a retry (the workers'). While
+no service has a webhook URL, the scripts are handed a name that is no stream (``…:noev``)
+and write no event at all: nothing piles up for nobody.
 """
 
 from __future__ import annotations
@@ -47,3 +48,9 @@ class EventLog:
 def expiry_key(stream: str) -> str:
     """The new verifications' expiries beside ``stream`` (lua/_event.lua's expiry_due)."""
     return stream + ":exp"
+
+
+def tries_key(stream: str) -> str:
+    """The attempts so far of ``stream``'s entries waiting for a retry (the workers'
+    :mod:`service.webhooks.queue`); undo_send.lua reads it: such an entry was handed out."""
+    return stream + ":try"

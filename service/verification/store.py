@@ -31,7 +31,7 @@ from service.verification.decisions import (
     Undo,
 )
 from service.verification.end_users import EndUser
-from service.verification.event_log import EventLog
+from service.verification.event_log import EventLog, tries_key
 from service.verification.keys import (
     FAILURE_MEMORY_MS,
     PENDING_HORIZON_MS,
@@ -172,11 +172,11 @@ class VerificationStore:
                   seen_pointer: str | None, trn: str = "", reference: str = "") -> Undo:
         """Take back a reserved send that did not go out. ``reference``: a resend whose
         reservation answer was lost, named by the token reference it was reserved under."""
+        stream = self.events.stream(phone_hash[:4])
         names = [keys.pointer_key(client, phone_hash),
                 keys.verification_key(reservation.verification_id),
                 keys.awaiting_delivery_key(phone_hash[:4]),
-                keys.timeline_key(reservation.verification_id),
-                self.events.stream(phone_hash[:4])]
+                keys.timeline_key(reservation.verification_id), stream, tries_key(stream)]
         send = 0 if reference else int((reservation.state or {}).get("sends", 1))
         args = [reservation.outcome, reservation.verification_id, seen_pointer or "", trn,
                 send, reference]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import redis as redis_lib
 from redis.cluster import RedisCluster
 
-from service.verification.event_log import GROUP, EventLog
+from service.verification.event_log import GROUP, EventLog, tries_key
 from service.webhooks.payload import Event
 
 LEASE_MS = 60_000
@@ -37,10 +37,6 @@ return taken
 
 def _due(stream: str) -> str:
     return stream + ":due"
-
-
-def _tries(stream: str) -> str:
-    return stream + ":try"
 
 
 def _fields(flat: list) -> dict[str, str]:
@@ -89,7 +85,7 @@ class Queue:
 
     def take_due(self, stream: str, now_ms: int, count: int) -> list[tuple[Event, int]]:
         """Retries due by ``now_ms``, each with its attempts so far, leased LEASE_MS."""
-        taken = self._take_due(keys=[stream, _due(stream), _tries(stream)],
+        taken = self._take_due(keys=[stream, _due(stream), tries_key(stream)],
                                args=[now_ms, now_ms + LEASE_MS, count])
         return [(Event(stream, entry_id, _fields(flat)), int(tries))
                 for entry_id, flat, tries in taken]
@@ -102,14 +98,14 @@ class Queue:
         pipe.xdel(event.stream, event.entry_id)
         if retried:
             pipe.zrem(_due(event.stream), event.entry_id)
-            pipe.hdel(_tries(event.stream), event.entry_id)
+            pipe.hdel(tries_key(event.stream), event.entry_id)
         pipe.execute()
 
     def retry_at(self, event: Event, attempts: int, due_ms: int) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.xack(event.stream, GROUP, event.entry_id)
         pipe.zadd(_due(event.stream), {event.entry_id: due_ms})
-        pipe.hset(_tries(event.stream), event.entry_id, attempts)
+        pipe.hset(tries_key(event.stream), event.entry_id, attempts)
         pipe.execute()
 
     def backlog(self, streams: list[str], now_ms: int) -> tuple[int, float]:

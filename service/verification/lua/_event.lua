@@ -56,8 +56,11 @@ local function emit_send(stream, kind, verification, now, send)
 end
 
 -- A send taken back (undo_send.lua): its event is removed while no worker has read it;
--- once one has, `instead` follows it, about the verification as it is now.
-local function take_back_send(stream, verification, send, instead)
+-- once one has, `instead` follows it, about the verification as it is now. Read is
+-- pending (a worker holds it) or waiting for a retry: a failed first attempt is
+-- acknowledged with its attempts in `tries` (service/webhooks/queue.py's `<stream>:try`),
+-- and the receiver may well have processed it before it answered 5xx or timed out.
+local function take_back_send(stream, tries, verification, send, instead)
   local ev = redis.call('HGET', verification, 'ev')
   if not ev or not events_on(stream) or redis.call('EXISTS', stream) == 0 then
     return
@@ -68,6 +71,7 @@ local function take_back_send(stream, verification, send, instead)
   end
   local id = string.sub(ev, slash + 1)
   if #redis.call('XPENDING', stream, EVENT_GROUP, id, id, 1) == 0
+      and redis.call('HEXISTS', tries, id) == 0
       and redis.call('XDEL', stream, id) == 1 then
     return
   end

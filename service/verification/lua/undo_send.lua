@@ -2,7 +2,7 @@
 -- leaves no pending verification and spends no cooldown.
 -- KEYS[1] the client's pointer for this phone   KEYS[2] the verification
 -- KEYS[3] the slot's sends awaiting delivery (reserve_send.lua)   KEYS[4] its timeline
--- KEYS[5] the slot's event stream (_event.lua)
+-- KEYS[5] the slot's event stream (_event.lua)   KEYS[6] its retries' attempts (`:try`)
 -- ARGV[1] 'created' or 'resend'   ARGV[2] the verification id   ARGV[3] pointer value before
 -- ARGV[4] the verification's TRN less its 'x<send>' ('' if the send was not tracked)
 -- ARGV[5] the number of the send that failed (1 for a creation), or 0 when the caller does
@@ -40,7 +40,7 @@ if ARGV[1] == 'created' then
   if redis.call('EXISTS', KEYS[2]) == 1 then
     -- its verification.started is taken back, or followed by verification.canceled
     redis.call('HSET', KEYS[2], 'status', 'canceled')
-    take_back_send(KEYS[5], KEYS[2], 1, 'verification.canceled')
+    take_back_send(KEYS[5], KEYS[6], KEYS[2], 1, 'verification.canceled')
   end
   if redis.call('DEL', KEYS[2]) == 1 then
     remember(KEYS[4], nil, {'undone', 1})
@@ -67,5 +67,5 @@ if sends > undone then
 end
 redis.call('HSET', KEYS[2], 'sends', undone - 1, unpack(paired(KEPT, before)))
 -- its verification.resent is taken back, or followed by delivery.failed
-take_back_send(KEYS[5], KEYS[2], undone, 'delivery.failed')
+take_back_send(KEYS[5], KEYS[6], KEYS[2], undone, 'delivery.failed')
 return 'reverted'
