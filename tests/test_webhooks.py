@@ -546,3 +546,52 @@ def test_the_secret_is_made_with_the_webhook_and_shown_once(make_app, auth, admi
                      headers=admin_auth)
     assert made.status_code == 201 and made.get_json()["webhook_secret"].startswith("whsec_")
     assert "webhook_secret" not in create(http, name="plain")
+
+
+@pytest.mark.parametrize("trickled", ["headers", "body"])
+def test_a_receiver_trickling_its_answer_is_cut_off_when_the_delivery_time_is_up(trickled):
+    # final review: the timeout was per socket operation, so a byte every 0.1 s (each read
+    # well within it) held the delivery as long as the receiver liked; now it bounds it all
+    import socket
+
+    from service.webhooks import safety
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nX-Slow: "
+            if trickled == "body":
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n")
+                head = b""
+            for byte in head + b"x" * 400:
+                if stop.wait(0.05):
+                    return
+                connection.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            safety.post(f"http://127.0.0.1:{server.getsockname()[1]}/", b"{}", {},
+                        timeout=0.6, allow_private=True)
+        took = time.monotonic() - begun
+    finally:
+        stop.set()
+        server.close()
+    assert took < 1.0  # not the 20 s the trickle would last
+
+
+def test_a_lookup_that_hangs_is_given_up_when_the_delivery_time_is_up(monkeypatch):
+    import socket
+
+    from service.webhooks import safety
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(3) or [])
+    begun = time.monotonic()
+    with pytest.raises(TimeoutError):
+        safety.post("https://hooks.example.com/", b"{}", {}, timeout=0.3, allow_private=False)
+    assert time.monotonic() - begun < 1.0
