@@ -595,3 +595,41 @@ def test_a_lookup_that_hangs_is_given_up_when_the_delivery_time_is_up(monkeypatc
     with pytest.raises(TimeoutError):
         safety.post("https://hooks.example.com/", b"{}", {}, timeout=0.3, allow_private=False)
     assert time.monotonic() - begun < 1.0
+
+
+def test_a_slow_receiver_with_more_than_a_batch_does_not_hold_up_another_service(
+        make_app, auth, admin_auth):
+    # final review: the pass waited for each stream's whole batch, so a slow service with
+    # more events than a batch held every other service's next events for batch × delay
+    from service.webhooks.worker import BATCH
+    from tests.test_services import bearer, create, new_key
+
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true", OTP_RESEND_COOLDOWN="0")
+    http = app.test_client()
+    slow_service = create(http, name="slow")["id"]
+    key = new_key(http, slow_service)["key"]
+    with Receiver(delay=3) as slow, Receiver() as fast:
+        http.patch(f"/admin/services/{slow_service}", json={"webhook_url": slow.url},
+                   headers=admin_auth)
+        point_webhook(app, fast.url)
+        slow_secret = http.post(f"/admin/services/{slow_service}/webhook-secret",
+                                headers=admin_auth).get_json()["secret"]
+        secret = new_secret(http, admin_auth)
+        slow_ids = [start(http, bearer(key), f"+417912302{n:02}").get_json()["id"]
+                    for n in range(BATCH + 2)]
+        with running_worker(app):
+            wait_for(lambda: slow.deliveries, timeout=5)
+            waits = []
+            for n in range(3):  # while the slow service's first batch is still running
+                begun = time.monotonic()
+                start(http, auth, f"+4179123030{n}")
+                arrived(fast, secret, "verification.started", n + 1)
+                waits.append(time.monotonic() - begun)
+            assert len(slow.deliveries) <= 2  # one at a time, 3 s each
+            slow.delay = 0
+            wait_for(lambda: len(slow.accepted()) == BATCH + 2, timeout=10)
+
+    assert max(waits) < 1.0, waits
+    delivered = [d.verified(slow_secret)["data"]["verification"]["id"]
+                 for d in slow.accepted()]
+    assert delivered == slow_ids  # in order, each once
