@@ -633,3 +633,31 @@ def test_a_slow_receiver_with_more_than_a_batch_does_not_hold_up_another_service
     delivered = [d.verified(slow_secret)["data"]["verification"]["id"]
                  for d in slow.accepted()]
     assert delivered == slow_ids  # in order, each once
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080/hook", "http://127.0.0.1/hook",
+                                 "https://hooks.example.com:99999/", "http://93.184.215.14/"])
+def test_a_webhook_url_no_delivery_could_use_is_refused_when_saved(make_app, admin_auth, url):
+    # final review: a bad port, or http to loopback without OTP_WEBHOOK_ALLOW_PRIVATE, was
+    # accepted and then each event retried for a day; the deliveries' own rule now says 422
+    http = make_app().test_client()
+    patched = http.patch("/admin/services/default", json={"webhook_url": url},
+                         headers=admin_auth)
+    created = http.post("/admin/services", json={"name": "hooked", "webhook_url": url},
+                        headers=admin_auth)
+
+    for answer in (patched, created):
+        assert answer.status_code == 422, answer.get_json()
+        assert list(answer.get_json()["errors"]) == ["webhook_url"]
+    other = http.patch("/admin/services/default", json={"max_sends": 4}, headers=admin_auth)
+    assert other.status_code == 200  # the url alone is refused
+
+
+def test_a_loopback_webhook_url_is_saved_where_private_addresses_are_allowed(make_app,
+                                                                            admin_auth):
+    http = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true").test_client()
+    ok = http.patch("/admin/services/default", json={"webhook_url": "http://localhost:8080/h"},
+                    headers=admin_auth)
+    bad_port = http.patch("/admin/services/default",
+                          json={"webhook_url": "http://localhost:99999/h"}, headers=admin_auth)
+    assert ok.status_code == 200 and bad_port.status_code == 422
