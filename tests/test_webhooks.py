@@ -245,11 +245,14 @@ def test_a_refused_address_is_never_contacted_and_the_event_waits(make_app, auth
         new_secret(http, admin_auth)
         start(http, auth, "+41791230011")
         worker = build_worker(app.extensions["otp"], lambda: app.extensions["otp"], FAST)
+        worker.run_once()  # hands the event to a delivery thread, waits for none
+        streams = worker.queue.streams()
+        wait_for(lambda: worker.queue.backlog(streams, int(time.time() * 1000))[0] == 1,
+                 timeout=5)  # a retry
+        worker._next["gauges"] = 0.0  # the next pass sets the gauges (each 5 s) after it
         worker.run_once()
 
         assert receiver.deliveries == []
-        streams = worker.queue.streams()
-        assert worker.queue.backlog(streams, int(time.time() * 1000))[0] == 1  # a retry
     from prometheus_client import REGISTRY
 
     assert REGISTRY.get_sample_value("otp_webhook_retry_backlog") == 1

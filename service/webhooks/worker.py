@@ -24,7 +24,6 @@ import random
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from service.verification.store import VerificationStore
 from service.verification.tenant import Tenant
 from service.webhooks import safety, signing
 from service.webhooks.failed import FailedDeliveries
+from service.webhooks.lanes import Lanes
 from service.webhooks.payload import Event
 from service.webhooks.queue import LEASE_MS, Queue
 from service.webhooks.sweep import sweep
@@ -78,11 +78,7 @@ class Worker:
         self.clock = clock
         self._streams: list[str] = []
         self._next = {"streams": 0.0, "claim": 0.0, "sweep": 0.0, "gauges": 0.0}
-        self._lock = threading.Lock()
-        self._waiting: dict[str, deque[tuple[Event, int]]] = {}  # per service, in order
-        self._in_flight: set[str] = set()  # services with a batch in the pool
-        # (stream, entry id) → (event, attempts) of every event waiting or in flight here
-        self._held: dict[tuple[str, str], tuple[Event, int]] = {}
+        self._lanes = Lanes(HELD_PER_SERVICE, BATCH)
         self._pool = ThreadPoolExecutor(max_workers=self.timing.concurrency,
                                         thread_name_prefix="webhook-delivery")
 
@@ -135,63 +131,41 @@ class Worker:
 
     # -- each service in order, none waiting for another ----------------------------------
     def _take_in(self, work: list[tuple[Event, int]]) -> int:
-        """Queue ``work`` behind each service's events in hand (one this worker already
-        holds, claimed back or leased again, is not queued twice); beyond HELD_PER_SERVICE
-        an event is scheduled as a retry instead, so memory stays bounded."""
+        """Queue ``work`` in its services' lanes; one beyond HELD_PER_SERVICE is scheduled
+        as a retry instead, so memory stays bounded."""
         taken = 0
         for event, attempts in work:
-            key = (event.stream, event.entry_id)
-            with self._lock:
-                if key in self._held:
-                    continue
-                waiting = self._waiting.setdefault(event.service_id, deque())
-                full = len(waiting) >= HELD_PER_SERVICE
-                if not full:
-                    self._held[key] = (event, attempts)
-                    waiting.append((event, attempts))
-            if full:
+            added = self._lanes.add((event, attempts))
+            if added is False:
                 self.queue.retry_at(event, attempts, self._now_ms() + int(
                     self.backoff(max(attempts, 1)) * 1000))
-            taken += 1
+            taken += added is not None
         return taken
 
     def _submit_ready(self) -> None:
-        with self._lock:
-            ready = [service for service, waiting in self._waiting.items()
-                     if waiting and service not in self._in_flight]
-            # no more batches than threads: one queued in the pool would not be kept
-            for service in ready[:self.timing.concurrency - len(self._in_flight)]:
-                waiting = self._waiting[service]
-                batch = [waiting.popleft() for _ in range(min(BATCH, len(waiting)))]
-                self._in_flight.add(service)
-                self._pool.submit(self._handle_in_order, service, batch)
-            for service in [s for s, w in self._waiting.items()
-                            if not w and s not in self._in_flight]:
-                del self._waiting[service]
+        # no more batches than threads: one queued in the pool would not be kept
+        free = self.timing.concurrency - self._lanes.in_flight()
+        for service, batch in self._lanes.ready(free):
+            self._pool.submit(self._handle_in_order, service, batch)
 
     def _keep_waiting(self) -> None:
         """Events waiting here for their service's turn, or for their turn in its batch,
         are kept this worker's (else after claim_idle another worker would take them as a
         dead worker's, and deliver them out of order)."""
         by_stream: dict[str, tuple[list[str], list[str]]] = {}
-        with self._lock:
-            for event, attempts in self._held.values():
-                pending, leased = by_stream.setdefault(event.stream, ([], []))
-                (leased if attempts else pending).append(event.entry_id)
+        for event, attempts in self._lanes.held():
+            pending, leased = by_stream.setdefault(event.stream, ([], []))
+            (leased if attempts else pending).append(event.entry_id)
         for stream, (pending, leased) in by_stream.items():
             self.queue.keep(stream, pending, leased, self._now_ms() + LEASE_MS)
 
     def _handle_in_order(self, service: str, items: list[tuple[Event, int]]) -> None:
         try:
-            for event, attempts in items:
-                self._handle_one((event, attempts))
-                with self._lock:
-                    self._held.pop((event.stream, event.entry_id), None)
+            for item in items:
+                self._handle_one(item)
+                self._lanes.settled(item[0])
         finally:
-            with self._lock:
-                self._in_flight.discard(service)
-                for event, _ in items:
-                    self._held.pop((event.stream, event.entry_id), None)
+            self._lanes.done(service, items)
 
     # -- one event ------------------------------------------------------------------------
     def _handle_one(self, item: tuple[Event, int]) -> str:
