@@ -664,3 +664,25 @@ def test_a_loopback_webhook_url_is_saved_where_private_addresses_are_allowed(mak
     bad_port = http.patch("/admin/services/default",
                           json={"webhook_url": "http://localhost:99999/h"}, headers=admin_auth)
     assert ok.status_code == 200 and bad_port.status_code == 422
+
+
+def test_events_waiting_for_a_slow_service_are_not_taken_over_by_another_worker(
+        make_app, auth, admin_auth):
+    # the worker holds a slow service's later events while its batch runs: it keeps them
+    # its own (its own claim pass and Queue.keep), so a second worker (taking over events
+    # idle for claim_idle = 1 s) does not deliver them again or out of order; on the code
+    # before, the batch's later events idled past claim_idle and were delivered twice
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true", OTP_RESEND_COOLDOWN="0")
+    http = app.test_client()
+    with Receiver(delay=0.8) as slow:
+        point_webhook(app, slow.url)
+        secret = new_secret(http, admin_auth)
+        ids = [start(http, auth, f"+417912304{n:02}").get_json()["id"] for n in range(4)]
+        with running_worker(app):
+            wait_for(lambda: slow.deliveries, timeout=5)
+            with running_worker(app):
+                wait_for(lambda: len(slow.accepted()) >= 4, timeout=10)
+                time.sleep(1.5)  # time for a wrong takeover to deliver again
+
+    delivered = [d.verified(secret)["data"]["verification"]["id"] for d in slow.accepted()]
+    assert delivered == ids
