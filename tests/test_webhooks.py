@@ -686,3 +686,32 @@ def test_events_waiting_for_a_slow_service_are_not_taken_over_by_another_worker(
 
     delivered = [d.verified(secret)["data"]["verification"]["id"] for d in slow.accepted()]
     assert delivered == ids
+
+
+def test_lanes_keep_each_service_in_order_and_let_services_take_turns():
+    from service.webhooks.lanes import Lanes
+    from service.webhooks.payload import Event
+
+    lanes = Lanes(per_service=3, batch=2)
+
+    def event(n: int, service: str) -> Event:
+        return Event("otp:{events}:ev", f"{n}-0", {"svc": service})
+
+    added = [lanes.add((event(n, service), 0))
+             for n, service in enumerate(["a", "a", "a", "a", "b", "c"])]
+    assert added == [True, True, True, False, True, True]  # a's fourth: a retry instead
+    assert lanes.add((event(0, "a"), 0)) is None  # held already (claimed back)
+    first = lanes.ready(free=2)
+    assert [(s, [e.entry_id for e, _ in b]) for s, b in first] == [
+        ("a", ["0-0", "1-0"]), ("b", ["4-0"])]
+    assert [s for s, _ in lanes.ready(free=2)] == ["c"]  # a and b are in flight
+    lanes.done("a", first[0][1])
+    assert [(s, [e.entry_id for e, _ in b]) for s, b in lanes.ready(free=2)] == [
+        ("a", ["2-0"])]
+    assert {e.entry_id for e, _ in lanes.held()} == {"2-0", "4-0", "5-0"}
+    turns = Lanes(per_service=10, batch=1)
+    for n, service in enumerate(["a", "a", "b"]):
+        turns.add((event(n, service), 0))
+    [(service, batch)] = turns.ready(free=1)
+    turns.done(service, batch)
+    assert [s for s, _ in turns.ready(free=1)] == ["b"]  # a had its turn: b's is next

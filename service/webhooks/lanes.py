@@ -39,13 +39,14 @@ class Lanes:
             return True
 
     def ready(self, free: int) -> list[tuple[str, list[Item]]]:
-        """At most ``free`` batches, each of a service with none in flight (now it has)."""
+        """At most ``free`` batches, each of a service with none in flight (now it has),
+        the services longest without a turn first."""
         with self._lock:
             services = [service for service, waiting in self._waiting.items()
                         if waiting and service not in self._in_flight][:max(free, 0)]
             batches = []
-            for service in services:
-                waiting = self._waiting[service]
+            for service in services:  # to the back: more services than threads take turns
+                waiting = self._waiting[service] = self._waiting.pop(service)
                 batches.append((service, [waiting.popleft()
                                           for _ in range(min(self.batch, len(waiting)))]))
                 self._in_flight.add(service)
