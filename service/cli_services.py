@@ -73,7 +73,9 @@ def _admin():
     redis = parts["redis"].connect()
     base = Tenant(DEFAULT, parts["policy"], parts["limits"], parts["phones"])
     return tenants.ServiceAdmin(tenants.ServiceStore(redis), AuditLog(redis), base,
-                                parts["secret"], parts["keys"].clients, parts["keys"].admins)
+                                parts["secret"], parts["keys"].clients, parts["keys"].admins,
+                                webhook_allow_private=env.boolean("OTP_WEBHOOK_ALLOW_PRIVATE",
+                                                                  False))
 
 
 def _run(action) -> int:

@@ -245,11 +245,14 @@ def test_a_refused_address_is_never_contacted_and_the_event_waits(make_app, auth
         new_secret(http, admin_auth)
         start(http, auth, "+41791230011")
         worker = build_worker(app.extensions["otp"], lambda: app.extensions["otp"], FAST)
+        worker.run_once()  # hands the event to a delivery thread, waits for none
+        streams = worker.queue.streams()
+        wait_for(lambda: worker.queue.backlog(streams, int(time.time() * 1000))[0] == 1,
+                 timeout=5)  # a retry
+        worker._next["gauges"] = 0.0  # the next pass sets the gauges (each 5 s) after it
         worker.run_once()
 
         assert receiver.deliveries == []
-        streams = worker.queue.streams()
-        assert worker.queue.backlog(streams, int(time.time() * 1000))[0] == 1  # a retry
     from prometheus_client import REGISTRY
 
     assert REGISTRY.get_sample_value("otp_webhook_retry_backlog") == 1
@@ -586,3 +589,169 @@ def test_the_secret_is_made_with_the_webhook_and_shown_once(make_app, auth, admi
                      headers=admin_auth)
     assert made.status_code == 201 and made.get_json()["webhook_secret"].startswith("whsec_")
     assert "webhook_secret" not in create(http, name="plain")
+
+
+@pytest.mark.parametrize("trickled", ["headers", "body"])
+def test_a_receiver_trickling_its_answer_is_cut_off_when_the_delivery_time_is_up(trickled):
+    # final review: the timeout was per socket operation, so a byte every 0.1 s (each read
+    # well within it) held the delivery as long as the receiver liked; now it bounds it all
+    import socket
+
+    from service.webhooks import safety
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nX-Slow: "
+            if trickled == "body":
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n")
+                head = b""
+            for byte in head + b"x" * 400:
+                if stop.wait(0.05):
+                    return
+                connection.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            safety.post(f"http://127.0.0.1:{server.getsockname()[1]}/", b"{}", {},
+                        timeout=0.6, allow_private=True)
+        took = time.monotonic() - begun
+    finally:
+        stop.set()
+        server.close()
+    assert took < 1.0  # not the 20 s the trickle would last
+
+
+def test_a_lookup_that_hangs_is_given_up_when_the_delivery_time_is_up(monkeypatch):
+    import socket
+
+    from service.webhooks import safety
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(3) or [])
+    begun = time.monotonic()
+    with pytest.raises(TimeoutError):
+        safety.post("https://hooks.example.com/", b"{}", {}, timeout=0.3, allow_private=False)
+    assert time.monotonic() - begun < 1.0
+
+
+def test_a_slow_receiver_with_more_than_a_batch_does_not_hold_up_another_service(
+        make_app, auth, admin_auth):
+    # final review: the pass waited for each stream's whole batch, so a slow service with
+    # more events than a batch held every other service's next events for batch × delay
+    from service.webhooks.worker import BATCH
+    from tests.test_services import bearer, create, new_key
+
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true", OTP_RESEND_COOLDOWN="0")
+    http = app.test_client()
+    slow_service = create(http, name="slow")["id"]
+    key = new_key(http, slow_service)["key"]
+    with Receiver(delay=3) as slow, Receiver() as fast:
+        http.patch(f"/admin/services/{slow_service}", json={"webhook_url": slow.url},
+                   headers=admin_auth)
+        point_webhook(app, fast.url)
+        slow_secret = http.post(f"/admin/services/{slow_service}/webhook-secret",
+                                headers=admin_auth).get_json()["secret"]
+        secret = new_secret(http, admin_auth)
+        slow_ids = [start(http, bearer(key), f"+417912302{n:02}").get_json()["id"]
+                    for n in range(BATCH + 2)]
+        with running_worker(app):
+            wait_for(lambda: slow.deliveries, timeout=5)
+            waits = []
+            for n in range(3):  # while the slow service's first batch is still running
+                begun = time.monotonic()
+                start(http, auth, f"+4179123030{n}")
+                arrived(fast, secret, "verification.started", n + 1)
+                waits.append(time.monotonic() - begun)
+            assert len(slow.deliveries) <= 2  # one at a time, 3 s each
+            slow.delay = 0
+            wait_for(lambda: len(slow.accepted()) == BATCH + 2, timeout=10)
+
+    assert max(waits) < 1.0, waits
+    delivered = [d.verified(slow_secret)["data"]["verification"]["id"]
+                 for d in slow.accepted()]
+    assert delivered == slow_ids  # in order, each once
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080/hook", "http://127.0.0.1/hook",
+                                 "https://hooks.example.com:99999/", "http://93.184.215.14/"])
+def test_a_webhook_url_no_delivery_could_use_is_refused_when_saved(make_app, admin_auth, url):
+    # final review: a bad port, or http to loopback without OTP_WEBHOOK_ALLOW_PRIVATE, was
+    # accepted and then each event retried for a day; the deliveries' own rule now says 422
+    http = make_app().test_client()
+    patched = http.patch("/admin/services/default", json={"webhook_url": url},
+                         headers=admin_auth)
+    created = http.post("/admin/services", json={"name": "hooked", "webhook_url": url},
+                        headers=admin_auth)
+
+    for answer in (patched, created):
+        assert answer.status_code == 422, answer.get_json()
+        assert list(answer.get_json()["errors"]) == ["webhook_url"]
+    other = http.patch("/admin/services/default", json={"max_sends": 4}, headers=admin_auth)
+    assert other.status_code == 200  # the url alone is refused
+
+
+def test_a_loopback_webhook_url_is_saved_where_private_addresses_are_allowed(make_app,
+                                                                            admin_auth):
+    http = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true").test_client()
+    ok = http.patch("/admin/services/default", json={"webhook_url": "http://localhost:8080/h"},
+                    headers=admin_auth)
+    bad_port = http.patch("/admin/services/default",
+                          json={"webhook_url": "http://localhost:99999/h"}, headers=admin_auth)
+    assert ok.status_code == 200 and bad_port.status_code == 422
+
+
+def test_events_waiting_for_a_slow_service_are_not_taken_over_by_another_worker(
+        make_app, auth, admin_auth):
+    # the worker holds a slow service's later events while its batch runs: it keeps them
+    # its own (its own claim pass and Queue.keep), so a second worker (taking over events
+    # idle for claim_idle = 1 s) does not deliver them again or out of order; on the code
+    # before, the batch's later events idled past claim_idle and were delivered twice
+    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true", OTP_RESEND_COOLDOWN="0")
+    http = app.test_client()
+    with Receiver(delay=0.8) as slow:
+        point_webhook(app, slow.url)
+        secret = new_secret(http, admin_auth)
+        ids = [start(http, auth, f"+417912304{n:02}").get_json()["id"] for n in range(4)]
+        with running_worker(app):
+            wait_for(lambda: slow.deliveries, timeout=5)
+            with running_worker(app):
+                wait_for(lambda: len(slow.accepted()) >= 4, timeout=10)
+                time.sleep(1.5)  # time for a wrong takeover to deliver again
+
+    delivered = [d.verified(secret)["data"]["verification"]["id"] for d in slow.accepted()]
+    assert delivered == ids
+
+
+def test_lanes_keep_each_service_in_order_and_let_services_take_turns():
+    from service.webhooks.lanes import Lanes
+    from service.webhooks.payload import Event
+
+    lanes = Lanes(per_service=3, batch=2)
+
+    def event(n: int, service: str) -> Event:
+        return Event("otp:{events}:ev", f"{n}-0", {"svc": service})
+
+    added = [lanes.add((event(n, service), 0))
+             for n, service in enumerate(["a", "a", "a", "a", "b", "c"])]
+    assert added == [True, True, True, False, True, True]  # a's fourth: a retry instead
+    assert lanes.add((event(0, "a"), 0)) is None  # held already (claimed back)
+    first = lanes.ready(free=2)
+    assert [(s, [e.entry_id for e, _ in b]) for s, b in first] == [
+        ("a", ["0-0", "1-0"]), ("b", ["4-0"])]
+    assert [s for s, _ in lanes.ready(free=2)] == ["c"]  # a and b are in flight
+    lanes.done("a", first[0][1])
+    assert [(s, [e.entry_id for e, _ in b]) for s, b in lanes.ready(free=2)] == [
+        ("a", ["2-0"])]
+    assert {e.entry_id for e, _ in lanes.held()} == {"2-0", "4-0", "5-0"}
+    turns = Lanes(per_service=10, batch=1)
+    for n, service in enumerate(["a", "a", "b"]):
+        turns.add((event(n, service), 0))
+    [(service, batch)] = turns.ready(free=1)
+    turns.done(service, batch)
+    assert [s for s, _ in turns.ready(free=1)] == ["b"]  # a had its turn: b's is next

@@ -31,5 +31,6 @@ def build(redis, settings, audit: AuditLog) -> tuple[Registry, ServiceAdmin]:
     registry.refresh()
     registry.start()
     manage = ServiceAdmin(store, audit, base, settings.secret, settings.keys.clients,
-                          settings.keys.admins, on_change=registry.refresh)
+                          settings.keys.admins, on_change=registry.refresh,
+                          webhook_allow_private=settings.webhook_allow_private)
     return registry, manage

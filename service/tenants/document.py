@@ -23,6 +23,7 @@ from service.tenants.schema import EVENT_TYPES, SCHEMA, load  # noqa: F401 (thei
 from service.verification.errors import ValidationFailed
 from service.verification.policy import PolicyError, TestNumber
 from service.verification.tenant import DEFAULT, Tenant, twilio_service_sid
+from service.webhooks import safety
 
 ID_PATTERN = re.compile(r"\Asv_[0-9a-f]{32}\Z")
 # JSON name -> (part of the Tenant, attribute); the part's own rule holds the value
@@ -155,6 +156,21 @@ def _convert(name: str, value: Any, errors: dict) -> Any:
                                            date.fromisoformat(entry["expires"]))
                 for entry in value if date.fromisoformat(entry["expires"]) >= date.today()}
     return value
+
+
+def check_webhook(values: dict[str, Any], *, allow_private: bool) -> None:
+    """At save: a ``webhook_url`` that no delivery could post to (the deliveries' own rule,
+    :func:`safety.target`, with this deployment's OTP_WEBHOOK_ALLOW_PRIVATE) is a 422, not
+    a day of retries per event. :func:`build` keeps its looser rule, so a service stored
+    before still loads."""
+    url = values.get("webhook_url")
+    if url is None:
+        return
+    try:
+        safety.target(url, allow_private=allow_private)
+    except safety.Refused as e:
+        raise ValidationFailed("Some fields are invalid.",
+                               errors={"webhook_url": [str(e)]}) from None
 
 
 def _webhook(overrides: dict[str, Any], errors: dict) -> None:

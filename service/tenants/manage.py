@@ -49,8 +49,9 @@ class ServiceAdmin:
     def __init__(self, store: ServiceStore, audit: AuditLog, base: Tenant, secret: bytes,
                  env_keys: Mapping[str, str], admin_keys: Mapping[str, str], *,
                  on_change: Callable[[], object] = lambda: None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, webhook_allow_private: bool = False):
         self.store, self.audit, self.base, self.secret = store, audit, base, secret
+        self.webhook_allow_private = webhook_allow_private
         self.env_keys, self.admin_keys = dict(env_keys), dict(admin_keys)
         self.on_change, self.clock = on_change, clock
 
@@ -76,6 +77,7 @@ class ServiceAdmin:
             overrides = document.merge({}, document.load(body))
             changed += document.changed_fields({}, overrides)
             document.build(self.base, service_id, overrides, self.secret)
+            document.check_webhook(overrides, allow_private=self.webhook_allow_private)
             now = self._now()
             record = {"created": now, "updated": now, "overrides": overrides,
                       "order": int(self.clock() * 1000)}  # ms: lists in creation order
@@ -87,6 +89,7 @@ class ServiceAdmin:
         with self._audited(actor, "service.update", _target(service_id)) as changed:
             patch = document.load(body)
             changed += document.named_fields(patch)  # what was asked, if it is refused
+            document.check_webhook(patch, allow_private=self.webhook_allow_private)
             for _ in range(TRIES):
                 snapshot = self.store.read()
                 raw = snapshot.docs.get(service_id)

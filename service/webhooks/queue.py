@@ -108,6 +108,17 @@ class Queue:
         pipe.hset(tries_key(event.stream), event.entry_id, attempts)
         pipe.execute()
 
+    def keep(self, stream: str, pending: list[str], leased: list[str], due_ms: int) -> None:
+        """Entries this worker holds and has not yet tried: read ones claimed afresh (idle
+        0), taken retries leased on to ``due_ms``, so no worker takes them over as a dead
+        worker's (one pipeline)."""
+        pipe = self.redis.pipeline(transaction=False)
+        if pending:
+            pipe.xclaim(stream, GROUP, self.consumer, 0, pending, justid=True)
+        if leased:
+            pipe.zadd(_due(stream), dict.fromkeys(leased, due_ms), xx=True)
+        pipe.execute()
+
     def backlog(self, streams: list[str], now_ms: int) -> tuple[int, float]:
         """(retries waiting, age in seconds of the oldest undelivered event) over
         ``streams``, one pipeline per stream."""

@@ -7,14 +7,21 @@ address and now to 10.0.0.5 or 169.254.169.254 (DNS rebinding, cloud metadata) i
 The connection goes to the address checked, never through a second lookup: TLS still
 verifies the certificate against the URL's host name (SNI). No redirect is followed (a 3xx
 is an answer that is not 2xx), and at most READ_LIMIT bytes of the answer are read.
+The timeout bounds the whole delivery (lookup, connect, TLS, send, status, headers, body),
+not each socket operation: a receiver trickling its answer a byte at a time is cut off
+when the delivery's time is up, so it cannot hold a worker's slot for hours.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -74,11 +81,41 @@ def _refused_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline`` (time.monotonic()), else TimeoutError."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the delivery's time is up")
+    return left
+
+
+def _lookup(host: str, port: int, deadline: float) -> list:
+    """getaddrinfo within the deadline: it has no timeout of its own, so it runs in a
+    thread of its own that is abandoned when time is up (the resolver ends it later)."""
+    done, answer = threading.Event(), {}
+
+    def run() -> None:
+        try:
+            answer["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            answer["error"] = e
+        done.set()
+
+    threading.Thread(target=run, daemon=True, name="webhook-lookup").start()
+    if not done.wait(_left(deadline)):
+        raise TimeoutError("the webhook host did not resolve in time")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["infos"]
+
+
+def resolve(host: str, port: int, *, allow_private: bool,
+            deadline: float | None = None) -> list[str]:
     """Every address ``host`` resolves to, each allowed, else Refused (one refused address
     refuses the name: an attacker's DNS would answer with both)."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _lookup(host, port, deadline if deadline is not None
+                        else time.monotonic() + 30.0)
     except socket.gaierror:
         raise Refused("the webhook host does not resolve") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
@@ -88,39 +125,77 @@ def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
     return addresses
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The answer's bytes, each read given only the time the delivery has left (through
+    the socket's own file, which keeps it open until the answer is closed)."""
+
+    def __init__(self, sock: socket.socket, file: io.RawIOBase, deadline: float):
+        self._sock, self._file, self._deadline = sock, file, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(_left(self._deadline))
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        super().close()
+        self._file.close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, deadline: float, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineReader(sock, self.fp.detach(), deadline))
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to ``address``, whatever ``host`` resolves to now."""
+    """Connects to ``address``, whatever ``host`` resolves to now; every step (connect,
+    TLS handshake, send, each read of the answer) gets only the time left before
+    ``deadline``."""
 
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
+    def __init__(self, host: str, port: int, address: str, deadline: float, **kwargs):
+        super().__init__(host, port, timeout=_left(deadline), **kwargs)
+        self._address, self._deadline = address, deadline
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
 
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+    def _open(self) -> socket.socket:
+        return socket.create_connection((self._address, self.port), _left(self._deadline))
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._open()
+
+    def send(self, data) -> None:
+        if self.sock is not None:  # sendall's timeout bounds all of it (Python ≥ 3.5)
+            self.sock.settimeout(_left(self._deadline))
+        super().send(data)
+
+
+class _PinnedHTTPS(_PinnedHTTP):
+    def __init__(self, host: str, port: int, address: str, deadline: float):
+        super().__init__(host, port, address, deadline)
+        self._context = ssl.create_default_context()
+
+    def connect(self) -> None:
+        sock = self._open()
+        sock.settimeout(_left(self._deadline))  # the handshake's timeout is for all of it
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
          allow_private: bool) -> Answer:
-    """POST ``body`` to ``url`` at a checked address; raises Refused or OSError (refused
-    connection, timeout, TLS failure)."""
+    """POST ``body`` to ``url`` at a checked address, all of it within ``timeout``
+    seconds; raises Refused or OSError (refused connection, timeout, TLS failure)."""
+    deadline = time.monotonic() + timeout
     scheme, host, port = target(url, allow_private=allow_private)
-    addresses = resolve(host, port, allow_private=allow_private)
+    addresses = resolve(host, port, allow_private=allow_private, deadline=deadline)
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
     error: OSError | None = None
     for address in addresses:
-        connection = connection_class(host, port, address, timeout)
+        connection = connection_class(host, port, address, deadline)
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()

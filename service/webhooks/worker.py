@@ -1,8 +1,10 @@
 """The webhook worker: reads the event streams, delivers, retries, sweeps expiries.
 
 Any number of workers share the work as one consumer group (each its own consumer name);
-each delivers to up to ``concurrency`` services at once, so one slow receiver (up to the
-5 s timeout each) does not hold up every other service's events, and one service's events
+each delivers to up to ``concurrency`` services at once, and a pass never waits for a
+delivery: a service's events go to the pool a batch at a time, and those that come while
+its batch runs wait here (kept this worker's) for the next, so one slow receiver (up to
+the 5 s timeout each) holds up only its own service; one service's events go one at a time
 in the order they happened (a retry may still arrive after a later event: dedupe and order
 by the body's ``timestamp``, as with any webhook).
 A pass: new entries (XREADGROUP), entries a dead worker read and never settled (XAUTOCLAIM
@@ -31,8 +33,9 @@ from service.verification.store import VerificationStore
 from service.verification.tenant import Tenant
 from service.webhooks import safety, signing
 from service.webhooks.failed import FailedDeliveries
+from service.webhooks.lanes import Lanes
 from service.webhooks.payload import Event
-from service.webhooks.queue import Queue
+from service.webhooks.queue import LEASE_MS, Queue
 from service.webhooks.sweep import sweep
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ TIMEOUT_SECONDS = 5.0
 # events taken at a time: even if each timed out, the last is settled well within
 # claim_idle (and a retry's lease), so no live worker's events are taken over
 BATCH = 10
+# events of one service waiting here for their turn; more are scheduled as retries
+HELD_PER_SERVICE = 100
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class Worker:
         self.clock = clock
         self._streams: list[str] = []
         self._next = {"streams": 0.0, "claim": 0.0, "sweep": 0.0, "gauges": 0.0}
+        self._lanes = Lanes(HELD_PER_SERVICE, BATCH)
         self._pool = ThreadPoolExecutor(max_workers=self.timing.concurrency,
                                         thread_name_prefix="webhook-delivery")
 
@@ -97,11 +103,14 @@ class Worker:
         return True
 
     def run_once(self) -> int:
-        """One pass; how many events it handled."""
+        """One pass; how many events it took in. It never waits for a delivery: each
+        service's events go to the pool one batch at a time, in order, and a service whose
+        batch is still running keeps its next events here until it is done (a slow
+        receiver holds up only its own service)."""
         waits.begin()
         if self._due("streams", self.timing.streams_every) or not self._streams:
             self._streams = self.queue.streams()
-        handled = 0
+        taken = 0
         claim = self._due("claim", min(self.timing.claim_idle / 2, 30.0))
         for stream in self._streams:
             work = [(event, 0) for event in self.queue.read_new(stream, BATCH)]
@@ -109,23 +118,56 @@ class Worker:
                 work += [(event, 0) for event in self.queue.claim_stale(
                     stream, int(self.timing.claim_idle * 1000), BATCH)]
             work += self.queue.take_due(stream, self._now_ms(), BATCH)
-            by_service: dict[str, list[tuple[Event, int]]] = {}
-            for item in work:
-                by_service.setdefault(item[0].service_id, []).append(item)
-            list(self._pool.map(self._handle_in_order, by_service.values()))
-            handled += len(work)
+            taken += self._take_in(work)
+        if claim:
+            self._keep_waiting()
+        self._submit_ready()
         if self._due("sweep", self.timing.sweep_every):
             for stream in self._streams:
                 sweep(self.store, stream, self._now_ms())
         if self._due("gauges", 5.0):
             metrics.set_webhook_backlog(*self.queue.backlog(self._streams, self._now_ms()))
-        return handled
+        return taken
+
+    # -- each service in order, none waiting for another ----------------------------------
+    def _take_in(self, work: list[tuple[Event, int]]) -> int:
+        """Queue ``work`` in its services' lanes; one beyond HELD_PER_SERVICE is scheduled
+        as a retry instead, so memory stays bounded."""
+        taken = 0
+        for event, attempts in work:
+            added = self._lanes.add((event, attempts))
+            if added is False:
+                self.queue.retry_at(event, attempts, self._now_ms() + int(
+                    self.backoff(max(attempts, 1)) * 1000))
+            taken += added is not None
+        return taken
+
+    def _submit_ready(self) -> None:
+        # no more batches than threads: one queued in the pool would not be kept
+        free = self.timing.concurrency - self._lanes.in_flight()
+        for service, batch in self._lanes.ready(free):
+            self._pool.submit(self._handle_in_order, service, batch)
+
+    def _keep_waiting(self) -> None:
+        """Events waiting here for their service's turn, or for their turn in its batch,
+        are kept this worker's (else after claim_idle another worker would take them as a
+        dead worker's, and deliver them out of order)."""
+        by_stream: dict[str, tuple[list[str], list[str]]] = {}
+        for event, attempts in self._lanes.held():
+            pending, leased = by_stream.setdefault(event.stream, ([], []))
+            (leased if attempts else pending).append(event.entry_id)
+        for stream, (pending, leased) in by_stream.items():
+            self.queue.keep(stream, pending, leased, self._now_ms() + LEASE_MS)
+
+    def _handle_in_order(self, service: str, items: list[tuple[Event, int]]) -> None:
+        try:
+            for item in items:
+                self._handle_one(item)
+                self._lanes.settled(item[0])
+        finally:
+            self._lanes.done(service, items)
 
     # -- one event ------------------------------------------------------------------------
-    def _handle_in_order(self, items: list[tuple[Event, int]]) -> None:
-        for item in items:
-            self._handle_one(item)
-
     def _handle_one(self, item: tuple[Event, int]) -> str:
         """``handle`` in a pool thread: a failure is logged and the event stays pending,
         for XAUTOCLAIM after claim_idle (this worker's or another's)."""
