@@ -538,33 +538,6 @@ def test_the_dashboard_shows_the_events_waiting_for_delivery(make_app, auth, adm
     assert http.get("/admin/stats", headers=admin_auth).get_json()["webhook_backlog"] == 2
 
 
-def test_a_slow_receiver_does_not_hold_up_another_services_events(make_app, auth, admin_auth):
-    from tests.test_services import bearer, create, new_key
-
-    app = make_app(OTP_WEBHOOK_ALLOW_PRIVATE="true")
-    http = app.test_client()
-    slow_service = create(http, name="slow")["id"]
-    key = new_key(http, slow_service)["key"]
-    with Receiver(delay=2) as slow, Receiver() as fast:
-        http.patch(f"/admin/services/{slow_service}", json={"webhook_url": slow.url},
-                   headers=admin_auth)
-        point_webhook(app, fast.url)
-        http.post(f"/admin/services/{slow_service}/webhook-secret", headers=admin_auth)
-        secret = new_secret(http, admin_auth)
-        for n in range(3):
-            start(http, bearer(key), f"+4179123010{n}")
-        start(http, auth, "+41791230110")
-        with running_worker(app):
-            begun = time.monotonic()
-            arrived(fast, secret, "verification.started")
-            waited = time.monotonic() - begun
-            assert len(slow.deliveries) == 1  # the slow service's, one at a time, in order
-            slow.delay = 0
-
-    assert waited < 1.5  # not behind the slow receiver's three 2-s answers
-    assert len(slow.deliveries) == 3
-
-
 def test_the_secret_is_made_with_the_webhook_and_shown_once(make_app, auth, admin_auth):
     # contract §8 / issue 18.1: a webhook's signing secret is created with it; before, a
     # PATCH that set webhook_url answered none and the service's events waited unsigned
