@@ -37,8 +37,6 @@ the check's read, in the same round trip (:meth:`VerificationStore.read_along`).
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -49,6 +47,7 @@ from limits import RateLimitItem, parse_many
 from service.errors import RateLimited
 from service.events import Event
 from service.storage import store_call
+from service.verification import keys
 from service.verification.decisions import Count, Counted
 from service.verification.end_users import NO_END_USER, EndUser
 from service.verification.event_log import BREAKERS_TAG, EventLog
@@ -128,7 +127,7 @@ class PhoneLimits:
         self.take_back = Uncount(store_client)  # a send the gateway surely did not carry out
 
     def _hash(self, value: str) -> str:
-        return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+        return keys.hmac32(self._secret, value)
 
     def _budget_scopes(self, tenant: Tenant, phone: Phone) -> list[tuple[str, str]]:
         """(kind, scope) of the budgets a send counts against, the deployment's first."""

@@ -14,12 +14,11 @@ IPv4-mapped IPv6 address as the IPv4 address it maps). No Flask here.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import ipaddress
 from dataclasses import dataclass
 
 from service.verification import errors
+from service.verification.keys import hmac32
 
 MAX_ID_LENGTH = 128
 
@@ -81,5 +80,4 @@ class EndUser:
 NO_END_USER = EndUser()
 
 
-def _hash(secret: bytes, value: str) -> str:
-    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+_hash = hmac32

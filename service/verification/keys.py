@@ -42,8 +42,14 @@ HISTORY_PER_VERIFICATION = 48  # timeline entries: the creation and the newest o
 TAGS = [f"{tag:04x}" for tag in range(16**4)]  # every slot a phone hash can name
 
 
+def hmac32(secret: bytes, value: str) -> str:
+    """32 hex digits of HMAC-SHA256(secret, value): how this service names what it must not
+    keep in clear (phones, prefixes, end users) and derives its sids."""
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def phone_hash(secret: bytes, e164: str) -> str:
-    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac32(secret, e164)
 
 
 def new_id(phone_hash: str) -> str:
